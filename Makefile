@@ -1,0 +1,39 @@
+# dred-rtc: `make demo` and `make test` run `make setup` first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup system-deps native venv speech demo test bench clean
+
+setup: system-deps native venv speech
+
+# Debian/Ubuntu packages: build tools for libopus, audio libraries, real speech, browser.
+system-deps:
+	@bash scripts/system_deps.sh
+
+native:
+	@bash native/build_opus.sh
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+speech: venv
+	@$(PY) -m dred_rtc.audio.speech
+
+demo: setup
+	@$(VENV)/bin/dred-rtc demo
+
+test: setup
+	@$(PY) -m pytest -q -rs tests
+
+bench: setup
+	@$(PY) -m dred_rtc.bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache

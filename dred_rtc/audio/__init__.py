@@ -1,0 +1,1 @@
+"""Audio sources and sinks: WAV files, real speech corpus, microphone and speaker."""

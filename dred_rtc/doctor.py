@@ -1,0 +1,83 @@
+"""`dred-rtc doctor`: what this machine's dred-rtc can do, and what is missing."""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import shutil
+from typing import Any
+
+from .cache import opus_prefix, speech_dir
+
+
+def lossgen_path() -> str | None:
+    path = opus_prefix() / "lib" / "liblossgen.so"
+    return str(path) if path.is_file() else None
+
+
+def _audio_devices() -> dict[str, Any]:
+    try:
+        import sounddevice
+        devices = sounddevice.query_devices()
+    except (OSError, ImportError) as error:  # PortAudio missing
+        return {"available": False, "error": str(error), "devices": []}
+    listed = [{"index": i, "name": d["name"], "inputs": d["max_input_channels"],
+               "outputs": d["max_output_channels"]} for i, d in enumerate(devices)]
+    return {"available": bool(listed), "devices": listed}
+
+
+def report() -> dict[str, Any]:
+    """Everything doctor knows, with DESIGN.md's keys first."""
+    from .opus import OpusLibraryNotFound, capabilities
+    result: dict[str, Any]
+    try:
+        caps = capabilities()
+        result = {"libopus_version": caps.version, "libopus_path": caps.path, "dred": caps.dred,
+                  "deep_plc": caps.deep_plc, "osce": caps.osce}
+    except (OpusLibraryNotFound, OSError) as error:
+        result = {"libopus_version": None, "libopus_path": None, "dred": False,
+                  "deep_plc": False, "osce": False, "error": str(error)}
+    lossgen = lossgen_path()
+    if lossgen:
+        try:
+            ctypes.CDLL(lossgen)
+        except OSError:
+            lossgen = None
+    opus_demo = opus_prefix() / "bin" / "opus_demo"
+    result.update({
+        "lossgen": lossgen is not None,
+        "lossgen_path": lossgen,
+        "opus_demo": str(opus_demo) if opus_demo.is_file() else None,
+        "speech_corpus": str(speech_dir()) if any(speech_dir().glob("*.wav")) else None,
+        "audio": _audio_devices(),
+        "chromium": shutil.which("chromium") or shutil.which("chromium-browser"),
+    })
+    return result
+
+
+def run(args: argparse.Namespace) -> int:
+    info = report()
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        def mark(ok: object) -> str:
+            return "ok     " if ok else "MISSING"
+        print(f"libopus        {mark(info['libopus_version'])} {info['libopus_version'] or info.get('error')}")
+        print(f"               {info['libopus_path']}")
+        for key in ("dred", "deep_plc", "osce", "lossgen", "opus_demo", "speech_corpus", "chromium"):
+            print(f"{key:<14} {mark(info[key])} {info[key] if not isinstance(info[key], bool) else ''}")
+        audio = info["audio"]
+        names = ", ".join(d["name"] for d in audio["devices"]) or audio.get("error", "none")
+        print(f"{'audio':<14} {mark(audio['available'])} {names}")
+    essential = info["dred"] and info["deep_plc"]
+    return 0 if essential else 1
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("doctor", help="show what this installation can do",
+                                   description="Check libopus (DRED, deep PLC, OSCE), lossgen, "
+                                               "speech corpus, audio devices and Chromium. "
+                                               "Exit code 1 when DRED or deep PLC is missing.")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(func=run)

@@ -1,0 +1,16 @@
+"""libopus error codes as Python exceptions carrying libopus's own message."""
+
+from __future__ import annotations
+
+
+class OpusError(RuntimeError):
+    """A libopus call returned a negative error code."""
+
+    def __init__(self, code: int, message: str, call: str) -> None:
+        super().__init__(f"{call} failed: {message} (libopus error {code})")
+        self.code = code
+        self.call = call
+
+
+class OpusLibraryNotFound(RuntimeError):
+    """The DRED-enabled libopus build is missing; `make setup` builds it."""

@@ -1,0 +1,19 @@
+"""Reading an Opus packet's table of contents without decoding it."""
+
+from __future__ import annotations
+
+from .buffers import packet_pointer
+from .library import check, lib
+
+
+def samples_in_packet(packet: bytes, sample_rate: int = 48000) -> int:
+    """Samples per channel the packet decodes to (raises OpusError on a malformed packet)."""
+    pointer, size = packet_pointer(packet)
+    return check(lib().opus_packet_get_nb_samples(pointer, size, sample_rate),
+                 "opus_packet_get_nb_samples")
+
+
+def has_lbrr(packet: bytes) -> bool:
+    """Whether the packet carries LBRR (in-band FEC) for the frame before it."""
+    pointer, size = packet_pointer(packet)
+    return check(lib().opus_packet_has_lbrr(pointer, size), "opus_packet_has_lbrr") > 0

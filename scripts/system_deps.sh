@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install the Debian/Ubuntu packages dred-rtc needs, only those missing.
+set -euo pipefail
+PACKAGES=(
+  build-essential curl xz-utils ca-certificates   # building libopus
+  libsndfile1 libportaudio2 pulseaudio             # WAV I/O, sounddevice, virtual audio devices
+  asterisk-core-sounds-en-g722                     # real human speech for tests (CC-BY-SA-3.0)
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && { echo "[deps] system packages present" >&2; exit 0; }
+if ! command -v apt-get >/dev/null; then
+  echo "[deps] ERROR: missing packages ${missing[*]} and no apt-get; install them by hand" >&2; exit 1
+fi
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "[deps] installing ${missing[*]}" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
