@@ -11,6 +11,8 @@ import sys
 # handler is stored as `func` and returns an exit code.
 COMMAND_MODULES = [
     "dred_rtc.doctor",
+    "dred_rtc.sim.command",
+    "dred_rtc.netem.demo",
 ]
 
 
@@ -48,4 +50,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the imported module so that subcommands and this file share one UsageError.
+    from dred_rtc.cli import main as imported_main
+    sys.exit(imported_main())

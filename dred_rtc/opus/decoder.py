@@ -29,7 +29,9 @@ class Decoder:
     """One Opus decoder producing int16 PCM as numpy arrays."""
 
     def __init__(self, sample_rate: int = 48000, channels: int = 1, *, plc: str = "deep",
-                 osce: str = "off") -> None:
+                 osce: str = "off", via24: bool = False) -> None:
+        """`via24`: decode through libopus's 24-bit API and round to 16 bits exactly as
+        opus_demo does (no soft clipping), so output can be compared with it bit for bit."""
         check_sample_rate(sample_rate, channels)
         if plc not in _PLC_COMPLEXITY:
             raise ValueError(f"plc must be 'deep' or 'classic', got {plc!r}")
@@ -48,6 +50,10 @@ class Decoder:
         self.max_frame = sample_rate * 120 // 1000
         self._pcm = np.zeros(self.max_frame * channels, dtype=np.int16)
         self._pcm_pointer = self._pcm.ctypes.data_as(ctypes.POINTER(ctypes.c_int16))
+        self.via24 = bool(via24)
+        if self.via24:
+            self._pcm24 = np.zeros(self.max_frame * channels, dtype=np.int32)
+            self._pcm24_pointer = self._pcm24.ctypes.data_as(ctypes.POINTER(ctypes.c_int32))
         complexity = max(_PLC_COMPLEXITY[plc], _OSCE_COMPLEXITY[osce])
         check(lib().opus_decoder_ctl(self._state, _SET_COMPLEXITY, c_int32(complexity)),
               "opus_decoder_ctl(SET_COMPLEXITY)")
@@ -68,13 +74,21 @@ class Decoder:
         return value.value
 
     def _result(self, samples: int) -> np.ndarray:
+        if self.via24:
+            wide = self._pcm24[: samples * self.channels].astype(np.int64)
+            np.clip(wide, -0x7FFF00, 0x7FFF00, out=wide)
+            return ((wide + 128) >> 8).astype(np.int16)
         return self._pcm[: samples * self.channels].copy()
+
+    def _decode(self, pointer, size: int, frame_size: int, fec: int) -> int:
+        if self.via24:
+            return lib().opus_decode24(self._state, pointer, size, self._pcm24_pointer, frame_size, fec)
+        return lib().opus_decode(self._state, pointer, size, self._pcm_pointer, frame_size, fec)
 
     def decode(self, packet: bytes) -> np.ndarray:
         """Decode a whole packet (any duration up to 120 ms)."""
         pointer, size = packet_pointer(packet)
-        samples = check(lib().opus_decode(self._state, pointer, size, self._pcm_pointer,
-                                          self.max_frame, 0), "opus_decode")
+        samples = check(self._decode(pointer, size, self.max_frame, 0), "opus_decode")
         return self._result(samples)
 
     def decode_lbrr(self, next_packet: bytes, frame_size: int) -> np.ndarray:
@@ -84,15 +98,13 @@ class Decoder:
         """
         check_frame_size(frame_size, self.sample_rate)
         pointer, size = packet_pointer(next_packet)
-        samples = check(lib().opus_decode(self._state, pointer, size, self._pcm_pointer,
-                                          frame_size, 1), "opus_decode(decode_fec=1)")
+        samples = check(self._decode(pointer, size, frame_size, 1), "opus_decode(decode_fec=1)")
         return self._result(samples)
 
     def conceal(self, frame_size: int) -> np.ndarray:
         """Packet-loss concealment for one missing frame (deep or classic per `plc`)."""
         check_frame_size(frame_size, self.sample_rate)
-        samples = check(lib().opus_decode(self._state, None, 0, self._pcm_pointer, frame_size, 0),
-                        "opus_decode(PLC)")
+        samples = check(self._decode(None, 0, frame_size, 0), "opus_decode(PLC)")
         return self._result(samples)
 
     def decode_dred(self, dred: Dred, offset: int, frame_size: int) -> np.ndarray:
@@ -101,9 +113,13 @@ class Decoder:
         check_frame_size(frame_size, self.sample_rate)
         if offset <= 0:
             raise ValueError(f"DRED offset must be positive (samples before the packet), got {offset}")
-        samples = check(lib().opus_decoder_dred_decode(self._state, dred._state, int(offset),
-                                                       self._pcm_pointer, frame_size),
-                        "opus_decoder_dred_decode")
+        if self.via24:
+            samples = lib().opus_decoder_dred_decode24(self._state, dred._state, int(offset),
+                                                       self._pcm24_pointer, frame_size)
+        else:
+            samples = lib().opus_decoder_dred_decode(self._state, dred._state, int(offset),
+                                                     self._pcm_pointer, frame_size)
+        samples = check(samples, "opus_decoder_dred_decode")
         return self._result(samples)
 
     def reset(self) -> None:

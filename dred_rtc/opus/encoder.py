@@ -22,7 +22,9 @@ _SET_COMPLEXITY, _GET_COMPLEXITY = 4010, 4011
 _SET_INBAND_FEC, _GET_INBAND_FEC = 4012, 4013
 _SET_PACKET_LOSS_PERC, _GET_PACKET_LOSS_PERC = 4014, 4015
 _SET_DTX, _GET_DTX = 4016, 4017
+_SET_VBR_CONSTRAINT, _GET_VBR_CONSTRAINT = 4020, 4021
 _SET_SIGNAL = 4024
+_SET_LSB_DEPTH, _GET_LSB_DEPTH = 4036, 4037
 _GET_LOOKAHEAD = 4027
 _RESET_STATE = 4028
 _GET_FINAL_RANGE = 4031
@@ -38,7 +40,8 @@ class Encoder:
     def __init__(self, sample_rate: int = 48000, channels: int = 1, *, bitrate: int = 32000,
                  complexity: int = 10, vbr: bool = True, fec: bool = False,
                  expected_loss: int = 0, dred_ms: int = 0, dtx: bool = False,
-                 application: str = "voip", signal: str = "voice") -> None:
+                 application: str = "voip", signal: str = "voice", vbr_constraint: bool = True,
+                 lsb_depth: int = 24) -> None:
         check_sample_rate(sample_rate, channels)
         if application not in _APPLICATIONS:
             raise ValueError(f"application must be one of {sorted(_APPLICATIONS)}, got {application!r}")
@@ -60,6 +63,8 @@ class Encoder:
         self.expected_loss = expected_loss
         self.dred_ms = dred_ms
         self.dtx = dtx
+        self.vbr_constraint = vbr_constraint
+        self.lsb_depth = lsb_depth
 
     # -- ctl plumbing -------------------------------------------------------------
     def _ctl(self, request: int, value: int) -> None:
@@ -100,6 +105,26 @@ class Encoder:
     @vbr.setter
     def vbr(self, on: bool) -> None:
         self._ctl(_SET_VBR, int(bool(on)))
+
+    @property
+    def vbr_constraint(self) -> bool:
+        """Constrained VBR (libopus's default); opus_demo turns it off unless given -cvbr."""
+        return bool(self._get(_GET_VBR_CONSTRAINT))
+
+    @vbr_constraint.setter
+    def vbr_constraint(self, on: bool) -> None:
+        self._ctl(_SET_VBR_CONSTRAINT, int(bool(on)))
+
+    @property
+    def lsb_depth(self) -> int:
+        """Significant bits of the input (8..24); opus_demo says 16 for 16-bit input."""
+        return self._get(_GET_LSB_DEPTH)
+
+    @lsb_depth.setter
+    def lsb_depth(self, bits: int) -> None:
+        if not 8 <= bits <= 24:
+            raise ValueError(f"lsb_depth must be 8..24 bits, got {bits}")
+        self._ctl(_SET_LSB_DEPTH, int(bits))
 
     @property
     def fec(self) -> bool:

@@ -33,6 +33,8 @@ _PROTOTYPES: list[tuple[str, object, list[object]]] = [
     ("opus_decode", c_int, [c_void_p, c_uchar_p, c_int32, POINTER(c_int16), c_int, c_int]),
     ("opus_decoder_ctl", c_int, [c_void_p, c_int]),
     ("opus_decoder_dred_decode", c_int, [c_void_p, c_void_p, c_int32, POINTER(c_int16), c_int32]),
+    ("opus_decode24", c_int, [c_void_p, c_uchar_p, c_int32, POINTER(c_int32), c_int, c_int]),
+    ("opus_decoder_dred_decode24", c_int, [c_void_p, c_void_p, c_int32, POINTER(c_int32), c_int32]),
     ("opus_dred_decoder_create", c_void_p, [POINTER(c_int)]),
     ("opus_dred_decoder_destroy", None, [c_void_p]),
     ("opus_dred_get_size", c_int, []),

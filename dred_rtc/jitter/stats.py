@@ -1,0 +1,124 @@
+"""Counting what the jitter buffer did: per-decision counts, W3C webrtc-stats, frame log.
+
+`frames` partitions played frames (one per pull after playout started) by the source that
+filled most of each frame. `units` counts decoder calls by decision, which is what
+rebuild rates are about (a unit is one missing or received stretch of media, in order).
+W3C names follow RTCInboundRtpStreamStats (audio); times are in seconds there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .decision import Decision, Plan
+
+_DECISIONS = [d.value for d in Decision]
+
+
+@dataclass
+class JitterStats:
+    sample_rate: int = 48000
+    frame: int = 960
+    keep_log: bool = True
+    frames: dict = field(default_factory=lambda: {d: 0 for d in _DECISIONS})
+    units: dict = field(default_factory=lambda: {d: 0 for d in _DECISIONS} | {
+        "dred_covered": 0, "expand": 0, "dtx": 0, "lost": 0, "skipped": 0})
+    idle: int = 0                 # pulls before playout started (silence, not counted as frames)
+    late: int = 0
+    duplicates: int = 0
+    invalid: int = 0
+    resets: int = 0
+    errors: int = 0
+    accelerations: int = 0
+    decelerations: int = 0
+    removed_samples: int = 0
+    inserted_samples: int = 0
+    concealed_samples: int = 0
+    silent_concealed_samples: int = 0
+    concealment_events: int = 0
+    fec_packets: int = 0          # packets that arrived carrying LBRR
+    fec_used: int = 0
+    emitted_samples: int = 0      # samples that came from received packets (W3C emitted count)
+    delay_sum: float = 0.0        # jitterBufferDelay (s x samples)
+    target_sum: float = 0.0       # jitterBufferTargetDelay (s x samples)
+    frame_log: list = field(default_factory=list)
+    _delays: list = field(default_factory=list)
+    _in_concealment: bool = False
+
+    def unit(self, plan: Plan, samples: int) -> None:
+        """One decoder call (or a skipped sliver of media time)."""
+        if samples <= 0:
+            self.units["skipped"] += 1
+            return
+        self.units[plan.decision.value] += 1
+        if plan.decision is Decision.DRED and plan.covered:
+            self.units["dred_covered"] += 1
+        if plan.decision is Decision.LBRR:
+            self.fec_used += 1
+        if not plan.advance:
+            self.units["expand"] += 1
+        if plan.reason == "dtx":
+            self.units["dtx"] += 1
+        if plan.decision is Decision.PLC and plan.reason in ("lost", "underrun"):
+            self.units["lost"] += 1
+        if plan.decision is Decision.PLC:
+            self.concealed_samples += samples
+            if not self._in_concealment:
+                self.concealment_events += 1
+            self._in_concealment = True
+        else:
+            self._in_concealment = False
+
+    def silent(self, samples: int) -> None:
+        self.silent_concealed_samples += samples
+
+    def played(self, decision: Decision, delay: float, target: float, from_packet: int,
+               action: str) -> None:
+        """One output frame after playout started."""
+        self.frames[decision.value] += 1
+        self._delays.append(delay)
+        self.emitted_samples += from_packet
+        self.delay_sum += max(0.0, delay) * from_packet
+        self.target_sum += target * from_packet
+        if self.keep_log:
+            self.frame_log.append({"frame": len(self._delays) - 1, "decision": decision.value,
+                                   "delay_ms": round(delay * 1000.0, 3), "action": action})
+
+    def report(self, *, lost_network: int, received: int, discarded: int) -> dict:
+        total = sum(self.frames.values())
+        delays = np.asarray(self._delays, dtype=float) * 1000.0
+        delay = {"mean": float(delays.mean()) if delays.size else 0.0,
+                 "p95": float(np.percentile(delays, 95)) if delays.size else 0.0,
+                 "max": float(delays.max()) if delays.size else 0.0}
+        return {
+            "frames": {"total": total, "lost_network": int(lost_network), "late": self.late,
+                       **self.frames},
+            "units": dict(self.units),
+            "delay_ms": delay,
+            "stretch": {"accelerations": self.accelerations, "decelerations": self.decelerations,
+                        "removed_ms": self.removed_samples * 1000.0 / self.sample_rate,
+                        "inserted_ms": self.inserted_samples * 1000.0 / self.sample_rate,
+                        "expands": self.units["expand"]},
+            "packets": {"received": received, "duplicates": self.duplicates, "late": self.late,
+                        "invalid": self.invalid, "resets": self.resets, "idle_pulls": self.idle,
+                        "errors": self.errors},
+            "w3c": {
+                "packetsReceived": received,
+                "packetsLost": int(lost_network),
+                "packetsDiscarded": discarded,
+                "packetsDuplicated": self.duplicates,
+                "jitterBufferDelay": self.delay_sum / self.sample_rate,
+                "jitterBufferTargetDelay": self.target_sum / self.sample_rate,
+                "jitterBufferEmittedCount": self.emitted_samples,
+                "totalSamplesReceived": total * self.frame,
+                "concealedSamples": self.concealed_samples,
+                "silentConcealedSamples": self.silent_concealed_samples,
+                "concealmentEvents": self.concealment_events,
+                "insertedSamplesForDeceleration": self.inserted_samples,
+                "removedSamplesForAcceleration": self.removed_samples,
+                "fecPacketsReceived": self.fec_packets,
+                "fecPacketsDiscarded": max(0, self.fec_packets - self.fec_used),
+            },
+        }

@@ -1,0 +1,141 @@
+"""Decider and ReferenceDecider on real packets: the DESIGN.md table, row by row."""
+
+from __future__ import annotations
+
+import pytest
+
+from dred_rtc.jitter import Decider, Decision, PacketBuffer, ReferenceDecider
+from dred_rtc.jitter.decision import Situation
+from dred_rtc.opus import Dred, DredParser, has_lbrr
+
+from .helpers import FRAME, rtp
+
+PARSER = None
+
+
+def dred_for(entry):
+    global PARSER
+    PARSER = PARSER or DredParser()
+    if not entry.dred_parsed:
+        entry.dred_parsed = True
+        dred = Dred()
+        if PARSER.parse(entry.payload, dred, 48000, defer=True) > 0:
+            entry.dred = dred
+    return entry.dred
+
+
+def decider(**overrides) -> Decider:
+    settings = dict(sample_rate=48000, frame=FRAME, use_lbrr=True, use_dred=True, patience=True,
+                    budget=0.3, max_delay=0.4, dred_for=dred_for, max_dred=48000,
+                    reach_estimate=lambda: 24000)
+    settings.update(overrides)
+    return Decider(**settings)
+
+
+def situation(k: int, *, last_seq=None, waited=0.03, target=0.03, horizon=0.005) -> Situation:
+    return Situation(k * FRAME, last_seq, waited, target, waited, horizon)
+
+
+@pytest.fixture(scope="module")
+def active(speech_packets) -> int:
+    """A stretch of active speech: 6 packets in a row with LBRR and DRED reaching 100 ms."""
+    parser = DredParser()
+    for k in range(50, len(speech_packets) - 6):
+        window = speech_packets[k:k + 6]
+        dred = Dred()
+        if all(has_lbrr(p) for p in window) and parser.parse(window[-1], dred, 48000) >= 4800:
+            return k
+    pytest.fail("no active speech with LBRR and DRED found")
+
+
+def store(speech_packets, keep: list[int]) -> PacketBuffer:
+    buffer = PacketBuffer()
+    packets = rtp(speech_packets)
+    for k in keep:
+        buffer.add(packets[k])
+    return buffer
+
+
+def test_packet_here_is_decoded_normally(speech_packets, active):
+    buffer = store(speech_packets, [active, active + 1])
+    plan = decider().plan(buffer, situation(active))
+    assert plan.decision is Decision.NORMAL and plan.packet.seq == active and plan.advance
+
+
+def test_lbrr_from_the_next_packet(speech_packets, active):
+    buffer = store(speech_packets, [active + 1])
+    plan = decider().plan(buffer, situation(active))
+    assert plan.decision is Decision.LBRR and plan.packet.seq == active + 1 and plan.samples == FRAME
+
+
+def test_dred_when_lbrr_is_off_or_cannot_reach(speech_packets, active):
+    buffer = store(speech_packets, [active + 1])
+    plan = decider(use_lbrr=False).plan(buffer, situation(active))
+    assert plan.decision is Decision.DRED and plan.dred_offset == FRAME and plan.covered
+    buffer = store(speech_packets, [active + 3, active + 4])
+    plan = decider().plan(buffer, situation(active))  # LBRR of packet 3 covers frame 2 only
+    assert plan.decision is Decision.DRED and plan.packet.seq == active + 3
+    assert plan.dred_offset == 3 * FRAME
+
+
+def test_plc_when_nothing_can_rebuild(plain_packets):
+    buffer = store(plain_packets, [101])
+    plan = decider(patience=False).plan(buffer, situation(100))
+    assert plan.decision is Decision.PLC and plan.advance and plan.reason == "lost"
+
+
+def test_dtx_gap_is_concealed_not_counted_as_loss(plain_packets):
+    buffer = PacketBuffer()
+    packets = rtp(plain_packets)
+    buffer.add(packets[100])
+    gap = packets[101]
+    gap.timestamp += 10 * FRAME  # the sender paused 200 ms, sequence numbers continue
+    buffer.add(gap)
+    buffer.consume(101 * FRAME)
+    plan = decider().plan(buffer, situation(101, last_seq=100))
+    assert plan.decision is Decision.PLC and plan.reason == "dtx" and plan.advance
+
+
+def test_patience_waits_at_burst_onset_within_budget(speech_packets, active):
+    buffer = store(speech_packets, [active - 1])
+    buffer.consume(active * FRAME)
+    waiting = decider().plan(buffer, situation(active))
+    assert waiting.decision is Decision.PLC and not waiting.advance and waiting.reason == "wait"
+    over_budget = decider(budget=0.01).plan(buffer, situation(active))
+    assert over_budget.advance
+    impatient = decider(patience=False).plan(buffer, situation(active))
+    assert impatient.advance
+
+
+def test_patience_gives_up_on_frames_redundancy_cannot_reach(speech_packets, active):
+    buffer = store(speech_packets, [active - 1])
+    buffer.consume(active * FRAME)
+    # 300 ms after the frame's nominal arrival, the next packet's DRED (reach 500 ms) still reaches
+    reachable = decider(reach_estimate=lambda: 24000).plan(buffer, situation(active, waited=0.3, target=0.1))
+    assert not reachable.advance
+    # with only 100 ms of DRED, waiting cannot bring this frame back: conceal and move on
+    hopeless = decider(reach_estimate=lambda: 4800).plan(buffer, situation(active, waited=0.3, target=0.1))
+    assert hopeless.advance
+
+
+def test_reference_decider_is_opus_demo_logic(speech_packets, active):
+    buffer = store(speech_packets, [active - 1, active + 3])
+    parsed = []
+
+    def parse(entry, max_samples):
+        dred = Dred()
+        DredParser().parse(entry.payload, dred, max_samples)
+        parsed.append(max_samples)
+        return dred
+
+    reference = ReferenceDecider(sample_rate=48000, use_lbrr=True, use_dred=True, parse_dred=parse)
+    first = reference.plan(buffer, 0)
+    assert first.decision is Decision.NORMAL and first.packet.seq == active - 1
+    buffer.consume(active * FRAME)
+    plans = [reference.plan(buffer, FRAME) for _ in range(3)]
+    assert [p.decision for p in plans] == [Decision.DRED, Decision.DRED, Decision.LBRR]
+    assert [p.offset_frames for p in plans[:2]] == [3, 2]
+    assert parsed == [3 * FRAME]  # parsed once, for exactly the burst
+    buffer.consume((active + 3) * FRAME)
+    last = reference.plan(buffer, FRAME)
+    assert last.decision is Decision.NORMAL and last.packet.seq == active + 3

@@ -1,0 +1,216 @@
+"""JitterBuffer contract: one int16 frame per pull whatever the network does; never raises."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytest
+
+from dred_rtc.jitter import JitterBuffer, JitterConfig, ReceivedPacket
+
+from .helpers import FRAME, encode, rtp
+
+TICK = 0.02
+
+
+def play(packets: list[ReceivedPacket], ticks: int, config: JitterConfig | None = None,
+         extra_inserts=None) -> tuple[np.ndarray, JitterBuffer]:
+    """Deliver packets by arrival time, pull every 20 ms (10 ms into each period)."""
+    buffer = JitterBuffer(config or JitterConfig())
+    ordered = sorted(packets, key=lambda p: p.arrival)
+    frames = []
+    index = 0
+    for j in range(ticks):
+        now = j * TICK + 0.01
+        while index < len(ordered) and ordered[index].arrival <= now:
+            buffer.insert(ordered[index])
+            index += 1
+        if extra_inserts:
+            for junk in extra_inserts(j):
+                buffer.insert(junk)
+        frame = buffer.pull(now)
+        assert isinstance(frame, np.ndarray) and frame.dtype == np.int16 and frame.shape == (FRAME,)
+        frames.append(frame)
+    return np.concatenate(frames), buffer
+
+
+def check_partition(buffer: JitterBuffer, ticks: int) -> dict:
+    report = buffer.report()
+    frames = report["frames"]
+    assert frames["total"] == frames["normal"] + frames["lbrr"] + frames["dred"] + frames["plc"]
+    assert frames["total"] + report["packets"]["idle_pulls"] == ticks
+    assert len(buffer.frame_log) == frames["total"]
+    return report
+
+
+def test_clean_stream_plays_every_packet(plain_packets):
+    packets = rtp(plain_packets[:200])
+    out, buffer = play(packets, 230)
+    report = check_partition(buffer, 230)
+    assert report["frames"]["normal"] >= 199
+    # every frame is decoded from its packet until the stream ends; then concealment
+    decisions = [entry["decision"] for entry in buffer.frame_log]
+    assert set(decisions[:199]) == {"normal"} and set(decisions[201:]) == {"plc"}
+    assert report["frames"]["lost_network"] == 0 and report["frames"]["late"] == 0
+    assert np.sqrt(np.mean(out.astype(float) ** 2)) > 300  # it is speech, not silence
+    entry = buffer.frame_log[10]
+    assert set(entry) >= {"frame", "decision", "delay_ms"} and entry["frame"] == 10
+    assert 10 <= report["delay_ms"]["mean"] <= 60
+    w3c = report["w3c"]
+    assert w3c["jitterBufferEmittedCount"] > 190 * FRAME and w3c["jitterBufferDelay"] > 0
+    assert w3c["totalSamplesReceived"] == report["frames"]["total"] * FRAME
+
+
+def test_pull_before_anything_arrives():
+    buffer = JitterBuffer()
+    for j in range(5):
+        frame = buffer.pull(j * TICK)
+        assert frame.shape == (FRAME,) and not frame.any()
+    report = buffer.report()
+    assert report["frames"]["total"] == 0 and report["packets"]["idle_pulls"] == 5
+
+
+def test_reorder_storm(plain_packets):
+    rng = random.Random(5)
+    packets = rtp(plain_packets[:300])
+    for packet in packets:
+        packet.arrival += rng.uniform(0, 0.06)
+    out, buffer = play(packets, 340)
+    report = check_partition(buffer, 340)
+    assert report["frames"]["late"] <= 6
+    assert report["frames"]["normal"] >= 280
+
+
+def test_duplicate_storm_changes_nothing(plain_packets):
+    clean, _ = play(rtp(plain_packets[:150]), 170)
+    packets = rtp(plain_packets[:150])
+    rng = random.Random(6)
+    storm = [ReceivedPacket(p.seq, p.timestamp, p.ssrc, p.payload, p.arrival + rng.uniform(0, 0.005) * i)
+             for p in packets for i in range(3)]
+    out, buffer = play(storm, 170)
+    report = check_partition(buffer, 170)
+    assert report["packets"]["duplicates"] >= 250
+    assert report["w3c"]["packetsDuplicated"] == report["packets"]["duplicates"]
+    assert np.array_equal(out, clean)
+
+
+@pytest.mark.parametrize("seq0, ts0", [(65500, 12345), (100, (1 << 32) - 50 * FRAME),
+                                       (65450, (1 << 32) - 60 * FRAME)])
+def test_wraps_change_nothing(plain_packets, seq0, ts0):
+    clean, _ = play(rtp(plain_packets[:150]), 170)
+    out, buffer = play(rtp(plain_packets[:150], seq0=seq0, ts0=ts0), 170)
+    check_partition(buffer, 170)
+    assert np.array_equal(out, clean)
+    assert buffer.report()["packets"]["resets"] == 0
+
+
+def test_ssrc_change_resets_and_plays_the_new_stream(plain_packets):
+    first = rtp(plain_packets[:100], ssrc=1)
+    second = rtp(plain_packets[100:250], ssrc=2, seq0=4000, ts0=777777, delay=100 * TICK)
+    out, buffer = play(first + second, 280)
+    report = check_partition(buffer, 280)
+    assert report["packets"]["resets"] == 1
+    assert report["frames"]["normal"] >= 240
+    assert report["frames"]["lost_network"] == 0
+    assert np.sqrt(np.mean(out[-100 * FRAME:].astype(float) ** 2)) > 300
+
+
+def test_ssrc_ping_pong_storm(plain_packets):
+    packets = rtp(plain_packets[:120])
+    for k, packet in enumerate(packets):
+        packet.ssrc = 1 + (k // 7) % 2
+    out, buffer = play(packets, 150)
+    check_partition(buffer, 150)
+    assert buffer.report()["packets"]["resets"] >= 10
+
+
+def test_timestamp_jump_without_new_ssrc(plain_packets):
+    packets = rtp(plain_packets[:200])
+    for packet in packets[100:]:
+        packet.timestamp = (packet.timestamp + 48000 * 30) & 0xFFFFFFFF  # sender jumped 30 s
+    out, buffer = play(packets, 230)
+    report = check_partition(buffer, 230)
+    assert report["packets"]["resets"] == 1
+    assert report["frames"]["normal"] >= 190
+
+
+def junk(j: int) -> list:
+    good = b"\x78" + bytes(40)
+    return [
+        None,
+        object(),
+        ReceivedPacket(j, j * FRAME, 7, b"", 0.0),
+        ReceivedPacket(j, j * FRAME, 7, None, 0.0),                  # type: ignore[arg-type]
+        ReceivedPacket(j, j * FRAME, 7, "text", 0.0),                # type: ignore[arg-type]
+        ReceivedPacket(-1, 0, 7, good, 0.0),
+        ReceivedPacket(70000, 0, 7, good, 0.0),
+        ReceivedPacket(1, -5, 7, good, 0.0),
+        ReceivedPacket(1, 1 << 33, 7, good, 0.0),
+        ReceivedPacket(1, 0, -7, good, 0.0),
+        ReceivedPacket(1.5, 0, 7, good, 0.0),                        # type: ignore[arg-type]
+        ReceivedPacket(1, 0, 7, good, math.nan),
+        ReceivedPacket(1, 0, 7, good, "soon"),                       # type: ignore[arg-type]
+        ReceivedPacket(j, j * FRAME, 7, b"\xff\xff\xff\xff", 0.0),    # bad TOC
+    ]
+
+
+def test_malformed_input_is_counted_and_changes_nothing(plain_packets):
+    clean, _ = play(rtp(plain_packets[:120]), 140)
+    out, buffer = play(rtp(plain_packets[:120]), 140, extra_inserts=junk)
+    report = check_partition(buffer, 140)
+    assert report["packets"]["invalid"] == 140 * len(junk(0))
+    assert np.array_equal(out, clean)
+
+
+def test_corrupt_payload_with_valid_toc_is_concealed(plain_packets):
+    packets = rtp(plain_packets[:100])
+    packets[50].payload = packets[50].payload[:1] + bytes(range(256))[:3]
+    out, buffer = play(packets, 120)
+    check_partition(buffer, 120)
+
+
+@pytest.mark.parametrize("ms", [10, 40, 60])
+def test_other_packet_durations(speech_10s, ms):
+    frame = 48 * ms
+    payloads = encode(speech_10s[:4 * 48000], frame=frame, bitrate=32000)
+    out, buffer = play(rtp(payloads, frame=frame), 230)
+    report = check_partition(buffer, 230)
+    assert report["frames"]["normal"] >= 190
+    assert report["frames"]["late"] == 0
+
+
+def test_losses_are_inferred_and_rebuilt(speech_packets):
+    packets = rtp(speech_packets[:300])
+    lost = set(range(40, 300, 9)) | {100, 101, 102}
+    kept = [p for k, p in enumerate(packets) if k not in lost]
+    out, buffer = play(kept, 330)
+    report = check_partition(buffer, 330)
+    assert report["frames"]["lost_network"] == len(lost)
+    units = report["units"]
+    assert units["lbrr"] + units["dred"] >= 0.8 * len(lost)
+
+
+def test_config_is_validated():
+    for bad in (dict(policy="magic"), dict(plc="neural"), dict(min_delay_ms=0),
+                dict(min_delay_ms=500, max_delay_ms=100), dict(patience_budget_ms=-1)):
+        with pytest.raises(ValueError):
+            JitterBuffer(JitterConfig(**bad))
+
+
+def test_dtx_gaps_are_not_losses(speech_10s):
+    """A DTX sender skips its tiny silence packets: timestamps jump, sequence numbers do not."""
+    pcm = np.concatenate((speech_10s[:2 * 48000], np.zeros(2 * 48000, np.int16), speech_10s[2 * 48000:4 * 48000]))
+    payloads = encode(pcm, bitrate=32000, dtx=True)
+    sent, seq = [], 0
+    for k, payload in enumerate(payloads):
+        if len(payload) <= 2:
+            continue  # what a WebRTC sender does with DTX frames
+        sent.append(ReceivedPacket(seq, k * FRAME, 7, payload, (k + 1) * TICK))
+        seq += 1
+    assert len(sent) < len(payloads) - 20  # the clip has pauses
+    out, buffer = play(sent, 320)
+    report = check_partition(buffer, 320)
+    assert report["frames"]["lost_network"] == 0
+    assert report["units"]["dtx"] > 0 and report["units"]["lbrr"] == report["units"]["dred"] == 0
