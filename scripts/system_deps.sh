@@ -4,7 +4,10 @@ set -euo pipefail
 PACKAGES=(
   build-essential curl xz-utils ca-certificates   # building libopus
   libsndfile1 libportaudio2 pulseaudio             # WAV I/O, sounddevice, virtual audio devices
+  pulseaudio-utils libasound2-plugins              # pactl (test fixture), ALSA->PulseAudio for PortAudio
   asterisk-core-sounds-en-g722                     # real human speech for tests (CC-BY-SA-3.0)
+  iproute2 iptables libnetfilter-queue-dev python3-dev  # netem-demo: namespaces, NFQUEUE impairer
+  chromium                                         # headless browser for tests/browser (Playwright)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

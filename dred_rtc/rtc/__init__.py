@@ -1,0 +1,1 @@
+"""aiortc integration: encoded sender, receiver tap, playout track, SDP fmtp, Peer, signaling client."""

@@ -1,0 +1,98 @@
+"""`dred-rtc serve`: the signaling server (rooms of two peers over WebSocket, web/ statics, TLS)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from .cache import cache_dir
+from .cli import UsageError
+
+log = logging.getLogger("signaling_server")
+
+
+def tls_dir() -> Path:
+    """Where `--tls self-signed` keeps its certificate and key."""
+    return cache_dir() / "tls"
+
+
+def _ssl_context(args: argparse.Namespace):
+    from signaling_server.tls import TLSSetupError, ensure_self_signed, fingerprint, server_context
+    if args.tls and (args.tls_cert or args.tls_key):
+        raise UsageError("use either --tls self-signed or --tls-cert/--tls-key, not both")
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise UsageError("--tls-cert and --tls-key go together")
+    try:
+        if args.tls == "self-signed":
+            cert, key = ensure_self_signed(tls_dir(), [args.host])
+            print(f"self-signed certificate: {cert} (SHA-256 {fingerprint(cert)})", file=sys.stderr)
+            return server_context(cert, key), str(cert)
+        if args.tls_cert:
+            return server_context(args.tls_cert, args.tls_key), args.tls_cert
+    except TLSSetupError as error:
+        raise UsageError(str(error)) from None
+    return None, None
+
+
+async def _serve(args: argparse.Namespace, ssl_context) -> int:
+    from signaling_server import start_server
+    overrides = {"allowed_origins": tuple(args.allow_origin or ())}
+    if args.web is not None:
+        overrides["web_dir"] = Path(args.web)
+    try:
+        server = await start_server(args.host, args.port, ssl_context=ssl_context, **overrides)
+    except OSError as error:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    ws_url = server.url.replace("http", "ws", 1) + "/ws"
+    print(f"dred-rtc serve: listening on {server.url} (WebSocket {ws_url})", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await server.close()
+    print("dred-rtc serve: stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port}: must be 0-65535 (0: any free port)")
+    if args.web is not None and not Path(args.web).is_dir():
+        raise UsageError(f"--web {args.web}: no such directory")
+    if args.verbose == 0:  # joins, leaves and errors are worth seeing on a server
+        logging.getLogger("signaling_server").setLevel(logging.INFO)
+    ssl_context, _cert = _ssl_context(args)
+    return asyncio.run(_serve(args, ssl_context))
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve", help="run the signaling server",
+        description="Signaling server: WebSocket at /ws, rooms of at most two peers, JSON messages "
+                    "validated, size- and rate-limited; serves the web client at / when web/ "
+                    "exists. Browsers need https for the microphone (except on localhost): use "
+                    "--tls-cert/--tls-key, or --tls self-signed for quick LAN use (the browser "
+                    "warns once; Python peers pass the certificate file as CA).")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1; 0.0.0.0 for the LAN)")
+    parser.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free port)")
+    parser.add_argument("--tls-cert", metavar="FILE", help="PEM certificate (chain) for https/wss")
+    parser.add_argument("--tls-key", metavar="FILE", help="PEM private key for --tls-cert")
+    parser.add_argument("--tls", choices=["self-signed"],
+                        help="make (once, in the cache) and use a self-signed certificate")
+    parser.add_argument("--allow-origin", action="append", metavar="ORIGIN",
+                        help="browser origin allowed besides the server's own, e.g. "
+                             "https://example.org (repeatable; '*' allows any)")
+    parser.add_argument("--web", metavar="DIR", help="folder of the web client to serve "
+                                                      "(default: the repository's web/ if present)")
+    parser.set_defaults(func=run)
