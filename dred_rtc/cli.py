@@ -13,7 +13,6 @@ COMMAND_MODULES = [
     "dred_rtc.doctor",
     "dred_rtc.sim.command",
     "dred_rtc.serve",
-    "dred_rtc.netem.demo",
 ]
 
 
