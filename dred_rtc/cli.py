@@ -13,6 +13,9 @@ COMMAND_MODULES = [
     "dred_rtc.doctor",
     "dred_rtc.sim.command",
     "dred_rtc.serve",
+    "dred_rtc.rtc.call",
+    "dred_rtc.rtc.demo",
+    "dred_rtc.netem.demo",
 ]
 
 

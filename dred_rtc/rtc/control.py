@@ -1,0 +1,68 @@
+"""The "control" data channel between two peers: small JSON messages RTCP cannot carry.
+
+    {"type": "loss", "fraction": 0.19, "mean_burst": 2.1, "expected": 50}   receiver -> sender,
+        once per second: loss and burstiness of what arrived (burstiness decides LBRR vs DRED)
+    {"type": "clock", "rtp_origin": 123, "start_time": 1732650000.25}      sender -> receiver:
+        RTP timestamp and wall time of the first sample (mouth-to-ear delay on a shared clock)
+    {"type": "end", "frames": 1500}    sender -> receiver: the input ended after this many frames
+    {"type": "bye"}                    hanging up on purpose (not a vanished peer)
+
+The channel is negotiated (id 0) on both sides, so no in-band open handshake is needed. Other
+implementations (a browser) may ignore it: every message is optional.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+CHANNEL_LABEL = "control"
+CHANNEL_ID = 0
+
+
+def loss(fraction: float, mean_burst: float | None, expected: int) -> dict:
+    return {"type": "loss", "fraction": round(fraction, 4), "mean_burst": mean_burst, "expected": expected}
+
+
+def clock(rtp_origin: int, start_time: float) -> dict:
+    return {"type": "clock", "rtp_origin": int(rtp_origin), "start_time": float(start_time)}
+
+
+def end(frames: int) -> dict:
+    return {"type": "end", "frames": int(frames)}
+
+
+def bye() -> dict:
+    return {"type": "bye"}
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def parse(data: object) -> dict | None:
+    """A validated message, or None for anything malformed (the peer is not trusted)."""
+    if not isinstance(data, str) or len(data) > 4096:
+        return None
+    try:
+        message = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(message, dict):
+        return None
+    kind = message.get("type")
+    if kind == "loss":
+        burst = message.get("mean_burst")
+        if _number(message.get("fraction")) and (burst is None or _number(burst)):
+            return message
+    elif kind == "clock":
+        if _number(message.get("rtp_origin")) and _number(message.get("start_time")) \
+                and 0 <= message["rtp_origin"] < 1 << 32:
+            return message
+    elif kind == "end":
+        if _number(message.get("frames")) and message["frames"] >= 0:
+            return message
+    elif kind == "bye":
+        return message
+    return None

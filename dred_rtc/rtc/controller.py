@@ -1,0 +1,234 @@
+"""Adaptive redundancy: how much of the bitrate goes to LBRR and DRED, from measured loss.
+
+Pure logic with no clock or I/O of its own (time is an argument), so the live sender and the
+simulator drive the same code. Why it is a decision at all (libopus 1.6.1, 48 kHz VOIP,
+complexity 10, real speech; median DRED reach of a packet measured with our binding):
+
+    total kb/s, exp. loss, FEC   DRED reach (depth 500 ms)
+    24, 5-30 %, off              15-175 ms     (never at 16 kb/s, never at 2 % below 64 kb/s)
+    32, 20 %, off / on           175 / 15 ms   <- FEC starves DRED
+    48, 10 %, on                 0 ms          48, 20 %, on: 255 ms
+    64, 20 %, off / on           495 / 295 ms  96, 10 %, on: 215 ms
+
+So: DRED needs an expected loss > 0 (we floor it at 5 %) and >= 24 kb/s; LBRR is added only
+where the budget still leaves DRED its reach; depth follows the burst length; on a clean link
+the main codec keeps the bits.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+CLEAN_LOSS = 0.005          # below this smoothed loss fraction the link counts as clean
+CLEAN_BITRATE = 32000       # bits/s on a clean link: transparent wideband speech
+MIN_BITRATE = 12000
+DRED_MIN_BITRATE = 24000    # below this libopus gives DRED no bits (measured)
+DRED_MIN_LOSS_PERC = 5      # DRED's budget is proportional to expected loss
+MAX_EXPECTED_LOSS = 50
+PRIOR_LOSS = 0.10           # assumed until the first receiver report: protect the call's start
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The budget and what the peer accepts (its fmtp)."""
+
+    max_bitrate: int = 64000
+    fec_allowed: bool = True    # peer's useinbandfec=1
+    dred_max_ms: int = 1000     # min(our maximum, peer's ext32-dred-duration); 0: no DRED
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the encoder is told."""
+
+    bitrate: int
+    fec: bool
+    dred_ms: int
+    expected_loss: int  # percent
+
+    def describe(self) -> str:
+        return (f"{self.bitrate / 1000:g} kb/s, FEC {'on' if self.fec else 'off'}, "
+                f"DRED {self.dred_ms} ms, expected loss {self.expected_loss}%")
+
+
+def _round_up(value: float, step: int) -> int:
+    return int(math.ceil(value / step) * step)
+
+
+def dred_depth_ms(burst: float, limit: int) -> int:
+    """Depth that reaches back over a long burst (about 3x the mean) plus a jitter margin."""
+    return max(0, min(limit, max(200, _round_up(100 + 80 * burst, 20))))
+
+
+def fec_fits(loss: float, bitrate: int, burst: float) -> bool:
+    """Whether LBRR can be added without starving DRED (from the measurements above).
+    LBRR repairs one frame per loss event, so it is not worth bits in long bursts."""
+    if burst > 3.0:
+        return False
+    return (loss >= 0.15 and bitrate >= 48000) or (loss >= 0.08 and bitrate >= 96000)
+
+
+def choose(loss: float, burst: float | None, limits: Limits) -> tuple[Settings, str]:
+    """Settings for a smoothed loss fraction and mean burst length (packets), with the reason.
+
+    A pure function: the same measurement and budget always give the same answer.
+    """
+    loss = min(max(float(loss), 0.0), 1.0)
+    if burst is None or not burst >= 1.0:
+        burst = 1.0 / (1.0 - loss) if loss < 1.0 else 10.0  # independent losses
+    budget = max(MIN_BITRATE, int(limits.max_bitrate))
+    dred_limit = max(0, int(limits.dred_max_ms))
+
+    if loss < CLEAN_LOSS:
+        bitrate = min(budget, CLEAN_BITRATE)
+        depth = dred_depth_ms(1.0, dred_limit) if bitrate >= DRED_MIN_BITRATE else 0
+        return (Settings(bitrate, False, depth, 0),
+                "clean link: no redundancy, the main codec keeps the bits")
+
+    # Lossy: spend more of the budget as loss grows (32 kb/s + 16 kb/s per 10 % loss).
+    bitrate = min(budget, max(DRED_MIN_BITRATE, _round_up(32000 + 160000 * loss, 8000)))
+    dred_usable = dred_limit > 0 and bitrate >= DRED_MIN_BITRATE
+    expected = min(MAX_EXPECTED_LOSS, max(int(math.ceil(100 * loss)),
+                                          DRED_MIN_LOSS_PERC if dred_usable else 1))
+    if not dred_usable:
+        fec = limits.fec_allowed and loss >= 0.01
+        why = ("peer takes no DRED" if dred_limit == 0 else f"{bitrate // 1000} kb/s leaves DRED no bits")
+        reason = f"{why}: " + ("LBRR is the only redundancy" if fec else "no redundancy possible")
+        return Settings(bitrate, fec, 0, expected), reason
+
+    depth = dred_depth_ms(burst, dred_limit)
+    fec = limits.fec_allowed and fec_fits(loss, bitrate, burst)
+    if fec:
+        reason = f"{bitrate // 1000} kb/s carries LBRR and DRED {depth} ms for bursts of {burst:.1f}"
+    elif not limits.fec_allowed:
+        reason = f"peer takes no LBRR: DRED {depth} ms for bursts of {burst:.1f}"
+    elif burst > 3.0:
+        reason = f"long bursts ({burst:.1f}): DRED {depth} ms, LBRR would only repair their last frame"
+    else:
+        reason = f"{bitrate // 1000} kb/s: LBRR would starve DRED, DRED {depth} ms alone"
+    return Settings(bitrate, fec, depth, expected), reason
+
+
+@dataclass
+class LossEstimate:
+    """Smoothed loss from receiver reports: quick to rise (protect soon), slow to fall
+    (a quiet second inside a bad period is not the end of it)."""
+
+    value: float = PRIOR_LOSS
+    rise: float = 0.4   # per report; with loss_step 3 / 0.2 below, chosen by simulating
+    fall: float = 0.15  # RTCP reports (0.5-1.5 s apart, ~50 packets each) at 20 % loss
+    reports: int = 0
+
+    def update(self, fraction: float) -> float:
+        fraction = min(max(float(fraction), 0.0), 1.0)
+        alpha = self.rise if fraction > self.value else self.fall
+        self.value += alpha * (fraction - self.value)
+        self.reports += 1
+        return self.value
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One change of settings, with when and why."""
+
+    time: float
+    settings: Settings
+    reason: str
+    loss: float
+    burst: float | None
+
+    def describe(self) -> str:
+        burst = f", burst {self.burst:.1f}" if self.burst is not None else ""
+        return f"{self.settings.describe()} (loss {100 * self.loss:.1f}%{burst}): {self.reason}"
+
+
+@dataclass
+class Fixed:
+    """A fixed configuration (--no-adaptive): only the expected loss follows the reports,
+    since libopus sizes DRED and LBRR by it (floored when DRED is on, which needs it > 0)."""
+
+    bitrate: int
+    fec: bool
+    dred_ms: int
+
+
+@dataclass
+class RedundancyController:
+    """Turns receiver reports into encoder settings, changing them only when it matters.
+
+    `observe_loss(fraction_lost, now)` per receiver report, `observe_burst(mean, now)` when the
+    peer reports burstiness; `decide(now)` returns a Decision when the settings should change.
+    """
+
+    limits: Limits = field(default_factory=Limits)
+    fixed: Fixed | None = None
+    estimate: LossEstimate = field(default_factory=LossEstimate)
+    burst: float | None = None
+    hold_s: float = 2.0           # minimum time between FEC toggles and bitrate/depth changes
+    loss_step: int = 3            # expected loss moves by at least this many points ...
+    loss_step_ratio: float = 0.2  # ... and this fraction of itself (no chasing report noise)
+    history: list[Decision] = field(default_factory=list)
+    _last_change: float = field(default=-math.inf, repr=False)
+
+    @property
+    def settings(self) -> Settings | None:
+        return self.history[-1].settings if self.history else None
+
+    def observe_loss(self, fraction: float, now: float) -> None:
+        self.estimate.update(fraction)
+
+    def observe_burst(self, mean_burst: float, now: float) -> None:
+        if mean_burst >= 1.0:
+            self.burst = mean_burst if self.burst is None else self.burst + 0.3 * (mean_burst - self.burst)
+
+    def target(self) -> tuple[Settings, str]:
+        loss = self.estimate.value
+        if self.fixed is None:
+            return choose(loss, self.burst, self.limits)
+        floor = DRED_MIN_LOSS_PERC if self.fixed.dred_ms > 0 else 0
+        measured = 0 if loss < CLEAN_LOSS else int(math.ceil(100 * loss))
+        expected = min(MAX_EXPECTED_LOSS, max(floor, measured))
+        fec = self.fixed.fec and self.limits.fec_allowed
+        dred = min(self.fixed.dred_ms, self.limits.dred_max_ms)
+        return Settings(self.fixed.bitrate, fec, dred, expected), "fixed configuration"
+
+    def decide(self, now: float, *, force: bool = False) -> Decision | None:
+        """A Decision when the target differs enough from the current settings, else None.
+
+        Bitrate, FEC and depth change at most once per `hold_s`; expected loss follows the
+        estimate whenever it moves by >= `loss_step` points and `loss_step_ratio`. `force` ignores the hold (new
+        limits from the peer's fmtp must apply at once).
+        """
+        target, reason = self.target()
+        current = self.settings
+        if current is not None:
+            structural = self._structural(current, target)
+            if not structural or (now - self._last_change < self.hold_s and not force):
+                target = replace(target, bitrate=current.bitrate, fec=current.fec,
+                                 dred_ms=current.dred_ms)
+                structural = False
+            if not structural:
+                a, b = current.expected_loss, target.expected_loss
+                if a == b or ((a == 0) == (b == 0)
+                              and abs(a - b) < max(self.loss_step, self.loss_step_ratio * max(a, b))):
+                    return None
+                reason = f"expected loss follows the measured {100 * self.estimate.value:.1f}%"
+            else:
+                self._last_change = now
+        else:
+            self._last_change = now
+        decision = Decision(now, target, reason, self.estimate.value, self.burst)
+        self.history.append(decision)
+        return decision
+
+    @staticmethod
+    def _structural(a: Settings, b: Settings) -> bool:
+        # depth moves only by a real step (a burst estimate of 1.25 vs 1.27 is noise)
+        depth_moved = (a.dred_ms == 0) != (b.dred_ms == 0) or \
+            abs(a.dred_ms - b.dred_ms) >= max(60, 0.2 * max(a.dred_ms, b.dred_ms))
+        return a.fec != b.fec or a.bitrate != b.bitrate or depth_moved
+
+    def with_limits(self, limits: Limits) -> "RedundancyController":
+        """The same controller under new limits (the peer's fmtp arrived)."""
+        return replace(self, limits=limits)

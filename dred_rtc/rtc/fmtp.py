@@ -1,0 +1,108 @@
+"""Opus fmtp in the SDP: what we offer and what the peer asks of our sender.
+
+aiortc writes fmtp from its global codec table and keeps its own parameters when it matches
+codecs, so both directions are handled here on the SDP text: our parameters are added to
+the local description before aiortc parses it, and the peer's are read from its description.
+Names per RFC 7587 and the DRED draft (`sprop-ext32-dred-duration`: DRED the sender
+provides, ms; `ext32-dred-duration`: DRED the receiver can use, ms).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+USE_INBAND_FEC = "useinbandfec"
+SPROP_DRED = "sprop-ext32-dred-duration"
+DRED = "ext32-dred-duration"
+
+_RTPMAP = re.compile(r"^a=rtpmap:(\d+) opus/48000(?:/\d+)?\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class OpusFmtp:
+    """The Opus parameters one side states about itself."""
+
+    useinbandfec: bool = False   # this side's decoder uses LBRR: its peer may send it
+    sprop_dred_ms: int = 0       # DRED depth this side's encoder provides
+    # DRED depth this side's decoder can use. None: not stated (browsers). DRED rides in the
+    # Opus padding that decoders without DRED skip, so an unstated depth does not stop a sender.
+    dred_ms: int | None = None
+
+    def params(self) -> dict[str, str]:
+        values = {"minptime": "10", USE_INBAND_FEC: "1" if self.useinbandfec else "0"}
+        if self.sprop_dred_ms > 0:
+            values[SPROP_DRED] = str(int(self.sprop_dred_ms))
+        if self.dred_ms is not None:
+            values[DRED] = str(int(self.dred_ms))
+        return values
+
+    @classmethod
+    def from_params(cls, params: dict[str, str]) -> "OpusFmtp":
+        """Read parameters leniently: absent or malformed values mean 'not offered' (RFC 7587
+        defaults useinbandfec to 0), except the receiver's DRED depth, which stays unstated."""
+        return cls(useinbandfec=params.get(USE_INBAND_FEC, "0").strip() == "1",
+                   sprop_dred_ms=_ms(params.get(SPROP_DRED)) or 0,
+                   dred_ms=_ms(params.get(DRED)))
+
+
+def _ms(value: str | None) -> int | None:
+    try:
+        return max(0, int(str(value).strip()))
+    except (TypeError, ValueError):
+        return None
+
+
+def _parse(text: str) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for part in text.split(";"):
+        key, sep, value = part.strip().partition("=")
+        if key:
+            params[key.strip().lower()] = value.strip() if sep else ""
+    return params
+
+
+def _opus_payload_types(lines: list[str]) -> set[str]:
+    return {m.group(1) for line in lines if (m := _RTPMAP.match(line.strip()))}
+
+
+def opus_params(sdp: str) -> dict[str, str]:
+    """The fmtp parameters of the first Opus payload type in an SDP ({} when none)."""
+    lines = sdp.splitlines()
+    types = _opus_payload_types(lines)
+    for line in lines:
+        if line.startswith("a=fmtp:"):
+            pt, _, rest = line[len("a=fmtp:"):].partition(" ")
+            if pt in types:
+                return _parse(rest)
+    return {}
+
+
+def remote_fmtp(sdp: str) -> OpusFmtp:
+    """What the peer states about itself in its SDP."""
+    return OpusFmtp.from_params(opus_params(sdp))
+
+
+def with_opus_fmtp(sdp: str, fmtp: OpusFmtp) -> str:
+    """The SDP with our Opus parameters merged into each Opus payload type's fmtp line, or
+    an fmtp line added after its rtpmap when there is none. Other parameters are kept."""
+    newline = "\r\n" if "\r\n" in sdp else "\n"
+    lines = sdp.split(newline)
+    types = _opus_payload_types(lines)
+    ours = fmtp.params()
+    has_fmtp = {line[len("a=fmtp:"):].partition(" ")[0] for line in lines if line.startswith("a=fmtp:")}
+    out: list[str] = []
+    for line in lines:
+        if line.startswith("a=fmtp:"):
+            pt, _, rest = line[len("a=fmtp:"):].partition(" ")
+            if pt in types:
+                line = f"a=fmtp:{pt} " + _join({**_parse(rest), **ours})
+        out.append(line)
+        match = _RTPMAP.match(line.strip())
+        if match and match.group(1) not in has_fmtp:
+            out.append(f"a=fmtp:{match.group(1)} " + _join(ours))
+    return newline.join(out)
+
+
+def _join(params: dict[str, str]) -> str:
+    return ";".join(f"{key}={value}" if value != "" else key for key, value in params.items())

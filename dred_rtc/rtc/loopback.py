@@ -1,0 +1,57 @@
+"""Loopback-only ICE host candidates, for tests and single-machine demos.
+
+aioice leaves 127.0.0.1 out when it gathers host candidates, so two peers on one machine
+would talk over the machine's real interfaces. `loopback_candidates()` replaces aioice's
+address lookup with 127.0.0.1 only while a peer gathers (the known way, FACTS.md); peers that
+also use no STUN/TURN server then send nothing anywhere but loopback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+
+import aioice.ice
+
+LOOPBACK = "127.0.0.1"
+
+_lock = threading.Lock()
+_depth = 0
+_original = aioice.ice.get_host_addresses
+
+
+def _loopback_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+    return [LOOPBACK] if use_ipv4 else []
+
+
+@contextlib.contextmanager
+def loopback_candidates() -> Iterator[None]:
+    """Within this block, ICE gathering in this process offers 127.0.0.1 only.
+
+    Reference-counted, so concurrent loopback peers in one process may nest it; a peer that
+    gathers normally at the same moment in the same process would be affected too.
+    """
+    global _depth
+    with _lock:
+        if _depth == 0:
+            aioice.ice.get_host_addresses = _loopback_addresses
+        _depth += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _depth -= 1
+            if _depth == 0:
+                aioice.ice.get_host_addresses = _original
+
+
+def candidate_addresses(sdp: str) -> set[str]:
+    """The connection addresses of all ICE candidates in an SDP (to check what is offered)."""
+    found = set()
+    for line in sdp.splitlines():
+        if line.startswith("a=candidate:"):
+            parts = line.split()
+            if len(parts) > 4:
+                found.add(parts[4])
+    return found

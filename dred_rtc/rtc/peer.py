@@ -1,0 +1,335 @@
+"""A Peer: one side of a live call. aiortc transport, our encoder and jitter buffer.
+
+    peer = Peer(PeerOptions(loopback=True), source=WavSource("in.wav"))
+    peer.receiver.sinks.append(WavSink("out.wav").write)
+    await peer.connect(await SignalingClient.connect(url, room))
+    reason = await peer.run(duration=30)
+    await peer.close(); peer.report()
+
+Send: source -> EncodedAudioTrack (libopus, DRED/LBRR) -> aiortc RTP/SRTP. The controller
+turns the peer's receiver reports (and its burst reports on the "control" data channel)
+into encoder settings. Receive: aiortc SRTP -> ReceiverTap (impairment, aiortc statistics)
+-> PlayoutReceiver (our jitter buffer) <- PlayoutClock -> sinks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSender
+from aiortc.exceptions import InvalidStateError
+
+from ..jitter.jitterbuffer import JitterConfig
+from ..opus import MAX_DRED_MS, capabilities
+from . import control
+from .clock import PlayoutClock, TimerClock
+from .controller import Decision, Fixed, Limits, RedundancyController
+from .fmtp import OpusFmtp
+from .impairer import Pipeline, parse_impair_spec
+from .negotiation import Negotiated, negotiate
+from .receiver import PlayoutReceiver, SenderClock
+from .sender import EncodedAudioTrack, FrameSource
+from .tap import ReceiverTap
+from .track import PlayoutTrack
+
+log = logging.getLogger(__name__)
+
+DRED_WE_USE_MS = 1000   # how much DRED our receiver can use (stated as ext32-dred-duration)
+
+
+@dataclass
+class PeerOptions:
+    """How a peer sends, receives and connects."""
+
+    adaptive: bool = True
+    max_bitrate: int = 64000
+    bitrate: int = 32000          # fixed configuration (adaptive=False)
+    fec: bool = False
+    dred_ms: int = 200
+    impair: str | None = None     # --impair SPEC, applied to what we receive
+    seed: int | None = None
+    loopback: bool = False        # 127.0.0.1 host candidates only
+    ice_servers: list[str] = field(default_factory=list)   # none: no STUN traffic at all
+    plc: str = "deep"
+    use_lbrr: bool = True
+    use_dred: bool = True
+    media_timeout: float = 3.0    # no RTP for this long: the peer is gone
+    report_interval: float = 1.0  # our burst reports to the peer, and stats polling
+
+
+class SilenceSource:
+    """No input: real-time silence, so a listen-only peer still sends RTP (and RTCP)."""
+
+    start_time: float | None = None
+
+    def __init__(self) -> None:
+        self.ended = True
+
+    async def read(self) -> np.ndarray | None:
+        return None
+
+
+class Peer:
+    """One side of a call (see the module docstring)."""
+
+    def __init__(self, options: PeerOptions | None = None, source: FrameSource | None = None,
+                 clock: PlayoutClock | None = None) -> None:
+        self.options = options = options or PeerOptions()
+        dred_available = capabilities().dred
+        self.pipeline: Pipeline = parse_impair_spec(options.impair, seed=options.seed)
+        fixed = None if options.adaptive else Fixed(options.bitrate, options.fec, options.dred_ms)
+        max_dred = min(MAX_DRED_MS, DRED_WE_USE_MS) if dred_available else 0
+        self.controller = RedundancyController(Limits(options.max_bitrate, True, max_dred), fixed=fixed)
+        first = self.controller.decide(0.0)
+        assert first is not None
+        self.source = source or SilenceSource()
+        self.track = EncodedAudioTrack(self.source, first.settings)
+        self.local_fmtp = OpusFmtp(
+            useinbandfec=options.use_lbrr,
+            sprop_dred_ms=(DRED_WE_USE_MS if options.adaptive else options.dred_ms) if dred_available else 0,
+            dred_ms=DRED_WE_USE_MS if (dred_available and options.use_dred) else 0)
+        config = RTCConfiguration(iceServers=[RTCIceServer(url) for url in options.ice_servers])
+        self.pc = RTCPeerConnection(configuration=config)
+        self.transceiver = self.pc.addTransceiver(self.track, direction="sendrecv")
+        self.track.rtp_sender = self.transceiver.sender
+        opus = [c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType.lower() == "audio/opus"]
+        self.transceiver.setCodecPreferences(opus)
+        self.channel = self.pc.createDataChannel(control.CHANNEL_LABEL, negotiated=True,
+                                                 id=control.CHANNEL_ID)
+        self.channel.on("message", self._on_message)
+        self.receiver = PlayoutReceiver(JitterConfig(plc=options.plc, use_lbrr=options.use_lbrr,
+                                                     use_dred=options.use_dred and dred_available,
+                                                     keep_log=False))
+        self.tap = ReceiverTap(self.transceiver.receiver, self.receiver.on_packet, pipeline=self.pipeline)
+        self.clock = clock or TimerClock()
+        self.negotiated: Negotiated | None = None
+        self.signaling = None
+        self.media_start: float | None = None
+        self.end_reason: str | None = None
+        self.remote_ended = False           # the peer's input has ended
+        self.remote_hung_up = asyncio.Event()
+        self.stop_requested = asyncio.Event()   # local hang-up (Ctrl-C, SIGTERM)
+        self.on_decision: Callable[[Decision], None] | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._clock_sent = False
+        self._end_sent = False
+        self._last_rr: object = None
+        self._bytes_mark: tuple[float, int] = (time.monotonic(), 0)
+        self.send_bitrate = 0.0
+        self.rtt: float | None = None          # seconds, from RTCP (sender reports' echo)
+        self.pc.on("connectionstatechange", self._on_state)
+
+    # -- setup ----------------------------------------------------------------------
+    async def connect(self, signaling, timeout: float = 20.0) -> Negotiated:
+        """Offer or answer through the room, then wait for ICE/DTLS to connect."""
+        self.signaling = signaling
+        self.negotiated = await negotiate(self.pc, signaling, self.local_fmtp, loopback=self.options.loopback)
+        remote = self.negotiated.remote_fmtp
+        our_dred_max = self.controller.limits.dred_max_ms
+        peer_dred = our_dred_max if remote.dred_ms is None else remote.dred_ms
+        limits = Limits(self.options.max_bitrate, fec_allowed=remote.useinbandfec,
+                        dred_max_ms=min(our_dred_max, peer_dred))
+        self.controller.limits = limits
+        log.info("peer states %s; our limits %s", remote, limits)
+        self._apply(self.controller.decide(0.0, force=True))
+        connected = asyncio.get_running_loop().create_future()
+
+        def state_changed() -> None:
+            if self.pc.connectionState in ("connected", "failed", "closed") and not connected.done():
+                connected.set_result(self.pc.connectionState)
+        self.pc.on("connectionstatechange", state_changed)
+        state_changed()
+        # the peer may still trickle candidates (a browser) or leave while ICE runs
+        self._tasks.append(asyncio.ensure_future(self._signaling_loop()))
+        left = asyncio.ensure_future(self.remote_hung_up.wait())
+        try:
+            done, _ = await asyncio.wait({connected, left}, timeout=timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            left.cancel()
+        if connected not in done:
+            raise ConnectionError("the peer left before the connection was up" if done
+                                  else f"not connected within {timeout:g} s")
+        if connected.result() != "connected":
+            raise ConnectionError(f"connection {connected.result()}")
+        self.media_start = time.monotonic()
+        self._tasks += [asyncio.ensure_future(self._playout()),
+                        asyncio.ensure_future(self._control_loop())]
+        return self.negotiated
+
+    def _apply(self, decision: Decision | None) -> None:
+        if decision is None:
+            return
+        self.track.apply(decision.settings)
+        log.info("sender: %s", decision.describe())
+        if self.on_decision:
+            self.on_decision(decision)
+
+    def playout_track(self) -> PlayoutTrack:
+        """The remote audio as played out, as a MediaStreamTrack (to forward or record)."""
+        track = PlayoutTrack()
+        self.receiver.sinks.append(track.push)
+        return track
+
+    # -- running ------------------------------------------------------------------------
+    async def _playout(self) -> None:
+        await self.receiver.first_packet.wait()
+        await self.clock.run(self.receiver.pull)
+
+    async def _control_loop(self) -> None:
+        """Our reports to the peer, its reports to our controller."""
+        while True:
+            await asyncio.sleep(self.options.report_interval / 2)
+            try:
+                self._control_step(time.monotonic())
+                await self._read_receiver_reports(time.monotonic())
+            except Exception:  # noqa: BLE001 - a failed report must not end the call
+                log.exception("control loop step failed")
+
+    def _control_step(self, now: float) -> None:
+        if not self._clock_sent and self.track.rtp_origin is not None and self.track.first_capture is not None:
+            self._clock_sent = self._send(control.clock(self.track.rtp_origin, self.track.first_capture))
+        if now - self._bytes_mark[0] >= self.options.report_interval:
+            t0, b0 = self._bytes_mark
+            self.send_bitrate = 8 * (self.track.bytes - b0) / (now - t0)
+            self._bytes_mark = (now, self.track.bytes)
+            interval = self.receiver.meter.interval()
+            if interval.expected > 0:
+                self._send(control.loss(interval.fraction, interval.mean_burst, interval.expected))
+        if self.track.source_ended and not self._end_sent:
+            self._end_sent = self._send(control.end(self.track.source_frames or 0))
+
+    async def _read_receiver_reports(self, now: float) -> None:
+        stats = await self.transceiver.sender.getStats()
+        for report in stats.values():
+            if report.type == "remote-inbound-rtp":
+                if report.roundTripTime is not None:
+                    self.rtt = report.roundTripTime
+                stamp = (report.timestamp, report.packetsLost)
+                if stamp != self._last_rr:
+                    self._last_rr = stamp
+                    fraction = (report.fractionLost or 0) / 256.0  # aiortc passes the RTCP byte
+                    self.controller.observe_loss(fraction, now - (self.media_start or now))
+                    self._apply(self.controller.decide(now - (self.media_start or now)))
+
+    def _send(self, message: dict) -> bool:
+        if self.channel.readyState != "open":
+            return False
+        try:
+            self.channel.send(json.dumps(message))
+            return True
+        except (InvalidStateError, ConnectionError) as error:  # channel closing under us
+            log.debug("control channel send failed: %s", error)
+            return False
+
+    def _on_message(self, data: object) -> None:
+        message = control.parse(data)
+        if message is None:
+            return
+        kind = message["type"]
+        now = time.monotonic() - (self.media_start or time.monotonic())
+        if kind == "loss" and message.get("mean_burst") is not None:
+            self.controller.observe_burst(float(message["mean_burst"]), now)
+        elif kind == "clock":
+            self.receiver.sender_clock = SenderClock(int(message["rtp_origin"]), float(message["start_time"]))
+        elif kind == "end":
+            self.remote_ended = True
+            self.receiver.set_output_limit(int(message["frames"]))
+        elif kind == "bye":
+            self.remote_hung_up.set()
+
+    async def _signaling_loop(self) -> None:
+        while self.signaling is not None:
+            message = await self.signaling.receive()
+            if message is None:
+                return  # the server went away; the call itself may go on
+            if message.get("type") == "candidate" and self.negotiated is not None:
+                await self.negotiated.candidates.add(message.get("candidate"))
+            elif message.get("type") == "peer-left":
+                log.info("signaling: peer %s left", message.get("peer_id"))
+                self.remote_hung_up.set()
+
+    def _on_state(self) -> None:
+        log.info("connection %s", self.pc.connectionState)
+        if self.pc.connectionState in ("failed", "closed") and self.media_start is not None:
+            self.remote_hung_up.set()
+
+    async def run(self, duration: float | None = None,
+                  status: Callable[["Peer"], None] | None = None, status_interval: float = 1.0) -> str:
+        """Until the duration passes, both inputs have been played out, or the peer is gone.
+        Returns why the call ended."""
+        assert self.media_start is not None, "connect() first"
+        next_status = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if duration is not None and now - self.media_start >= duration:
+                return self._end("duration reached")
+            if self.stop_requested.is_set():
+                return self._end("hung up")
+            if self.remote_hung_up.is_set():
+                await self._drain()
+                return self._end("peer hung up")
+            last = self.tap.last_arrival
+            reference = last if last is not None else self.media_start
+            if now - reference > self.options.media_timeout + (0 if last is not None else 5.0):
+                return self._end(f"no media from the peer for {now - reference:.1f} s: peer gone")
+            if self.track.source_ended and self.receiver.output_done.is_set():
+                return self._end("both inputs played out")
+            if status is not None and now >= next_status:
+                status(self)
+                next_status = now + status_interval
+            await asyncio.sleep(0.05)
+
+    async def _drain(self, timeout: float = 3.0) -> None:
+        """The peer hung up cleanly: play out what is buffered of its input first."""
+        if self.remote_ended and not self.receiver.output_done.is_set():
+            try:
+                await asyncio.wait_for(self.receiver.output_done.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+
+    def _end(self, reason: str) -> str:
+        self.end_reason = reason
+        log.info("call ended: %s", reason)
+        return reason
+
+    async def close(self) -> None:
+        """Hang up: tell the peer, stop playout, close transport and signaling."""
+        self._send(control.bye())
+        await asyncio.sleep(0.05)
+        self.clock.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.tap.remove()
+        await self.pc.close()
+        if self.signaling is not None:
+            signaling, self.signaling = self.signaling, None
+            await signaling.close()
+
+    # -- results ----------------------------------------------------------------------------
+    def report(self) -> dict:
+        """The receive report (same keys as `dred-rtc simulate`) plus the sender's side."""
+        report = self.receiver.report()
+        history = self.controller.history
+        report["sender"] = {
+            "frames": self.track.frames,
+            "bytes": self.track.bytes,
+            "mean_bitrate": round(8 * self.track.bytes / max(1, self.track.frames) / 0.02),
+            "settings": vars(self.track.settings).copy(),
+            "rtt_ms": round(1000 * self.rtt, 2) if self.rtt is not None else None,
+            "adaptive": self.options.adaptive,
+            "decisions": [{"t": round(d.time, 2), **vars(d.settings), "loss": round(d.loss, 4),
+                           "burst": d.burst, "reason": d.reason} for d in history],
+        }
+        report["impairment"] = {"spec": self.options.impair or "none", "dropped": self.pipeline.dropped}
+        report["role"] = self.negotiated.role if self.negotiated else None
+        report["remote_fmtp"] = vars(self.negotiated.remote_fmtp).copy() if self.negotiated else None
+        report["ended"] = self.end_reason
+        return report

@@ -1,0 +1,124 @@
+"""The receive side of a call: packets in from the tap, one frame out per playout tick.
+
+Packets arrive on the event loop; frames are pulled by the playout clock, which may be a
+sound card's callback thread, so the jitter buffer is guarded by a lock. Played frames go to
+sinks (WAV, speaker, a PlayoutTrack) until the sender's input has been played out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from ..audio.wav import FRAME, SAMPLE_RATE
+from ..jitter.jitterbuffer import JitterBuffer, JitterConfig
+from ..jitter.packet import ReceivedPacket
+from .lossmeter import LossMeter
+
+TS_MOD = 1 << 32
+
+
+class SenderClock:
+    """The sender's mapping from RTP timestamps to the wall time its samples were captured,
+    told over the data channel; with both ends on one clock (one machine, or NTP) it gives
+    the true network transit of each packet."""
+
+    def __init__(self, rtp_origin: int, start_time: float) -> None:
+        self.rtp_origin = rtp_origin
+        self.start_time = start_time
+
+    def capture_end(self, timestamp: int) -> float:
+        """Wall time at which the frame with this RTP timestamp was complete at the sender."""
+        offset = (timestamp - self.rtp_origin) % TS_MOD
+        return self.start_time + (offset + FRAME) / SAMPLE_RATE
+
+
+class PlayoutReceiver:
+    """Our jitter buffer between the receiver tap and the playout clock."""
+
+    def __init__(self, config: JitterConfig | None = None, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.buffer = JitterBuffer(config or JitterConfig(keep_log=False))
+        self.clock = clock
+        self.meter = LossMeter()
+        self.sinks: list[Callable[[np.ndarray], None]] = []
+        self.frames_played = 0
+        self.frames_output = 0
+        self.output_limit: int | None = None     # frames of the sender's input, once known
+        self.sender_clock: SenderClock | None = None
+        self.transit_count = 0                   # packets timed against the sender's clock
+        self.transit_total_ms = 0.0              # (a sum, not a list: flat memory in long calls)
+        self.first_packet = asyncio.Event()
+        self.output_done = asyncio.Event()
+        self._loop = asyncio.get_event_loop()
+        self._lock = threading.Lock()
+
+    # -- from the tap (event loop) -------------------------------------------------
+    def on_packet(self, seq: int, timestamp: int, ssrc: int, payload: bytes, arrival: float) -> None:
+        with self._lock:
+            self.buffer.insert(ReceivedPacket(seq=seq, timestamp=timestamp, ssrc=ssrc,
+                                              payload=payload, arrival=arrival))
+        self.meter.add(seq)
+        if self.sender_clock is not None:
+            transit = time.time() - self.sender_clock.capture_end(timestamp)
+            if -1.0 < transit < 10.0:
+                self.transit_count += 1
+                self.transit_total_ms += 1000.0 * transit
+        if not self.first_packet.is_set():
+            self.first_packet.set()
+
+    def set_output_limit(self, frames: int) -> None:
+        """The sender's input had `frames` frames: output ends once they are played."""
+        with self._lock:
+            self.output_limit = max(0, int(frames))
+            if self.frames_output >= self.output_limit:
+                self.output_done.set()
+
+    # -- from the playout clock (any thread) ----------------------------------------
+    def pull(self) -> np.ndarray:
+        with self._lock:
+            frame = self.buffer.pull(self.clock())
+            self.frames_played += 1
+            if not self._playing():
+                return frame  # initial buffering: silence that is not part of the stream
+            limit = self.output_limit
+            if limit is not None and self.frames_output >= limit:
+                return frame
+            self.frames_output += 1
+            reached = limit is not None and self.frames_output >= limit
+        for sink in self.sinks:
+            sink(frame)
+        if reached:
+            self._loop.call_soon_threadsafe(self.output_done.set)
+        return frame
+
+    def _playing(self) -> bool:
+        # The buffer plays silence until its initial delay is reached; those pulls are not
+        # media, so sinks skip them and the output starts where the sender's input starts.
+        playing = getattr(self.buffer, "playing", None)
+        return bool(playing) if playing is not None else bool(getattr(self.buffer, "_started", True))
+
+    # -- results ------------------------------------------------------------------------
+    def report(self) -> dict:
+        with self._lock:
+            report = self.buffer.report()
+        report = dict(report)
+        transit = self.transit_total_ms / self.transit_count if self.transit_count else None
+        delay = dict(report.get("delay_ms", {}))
+        if transit is not None:
+            buffer_mean = float(delay.get("mean", 0.0) or 0.0)
+            delay["network_mean"] = round(transit, 2)
+            # capture of a 20 ms frame + transit (encode, send, network) + jitter buffer; the
+            # transit uses the sender's wall clock: exact on one machine (or NTP-synced hosts)
+            delay["one_way_mean"] = round(transit + buffer_mean + 1000.0 * FRAME / SAMPLE_RATE, 2)
+        report["delay_ms"] = delay
+        total = self.meter.total()
+        report["network"] = {"packets_expected": total.expected, "packets_received": self.meter.received,
+                             "packets_lost": total.lost, "loss_bursts": total.bursts,
+                             "mean_burst": round(total.mean_burst, 3) if total.mean_burst else None}
+        report["output_frames"] = self.frames_output
+        return report

@@ -1,0 +1,123 @@
+"""The encoded sender: our libopus encoder (DRED, LBRR) behind aiortc's RTP sender.
+
+aiortc's RTCRtpSender packs anything that is not a raw frame as already encoded (FACTS.md),
+so this track hands it `av.Packet`s: aiortc never sees PCM and its own encoder stays idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import logging
+import time
+from typing import Protocol
+
+import av
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from ..audio.wav import FRAME, SAMPLE_RATE
+from ..opus import Encoder
+from .controller import Settings
+
+log = logging.getLogger(__name__)
+
+TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
+
+
+class FrameSource(Protocol):
+    """Real-time PCM: `read()` returns 20 ms of 48 kHz mono int16 when it is due, None at the end."""
+
+    async def read(self) -> np.ndarray | None: ...
+
+
+class EncodedAudioTrack(MediaStreamTrack):
+    """A MediaStreamTrack of Opus packets (48 kHz mono, 20 ms, VOIP) from a frame source.
+
+    After the source ends it keeps sending encoded silence, so the call and its RTCP
+    continue until it is hung up; `frames_sent_from_source` says where the input ended.
+    """
+
+    kind = "audio"
+
+    def __init__(self, source: FrameSource, settings: Settings, *, complexity: int = 10) -> None:
+        super().__init__()
+        self.source = source
+        self.encoder = Encoder(SAMPLE_RATE, 1, bitrate=settings.bitrate, complexity=complexity,
+                               fec=settings.fec, expected_loss=settings.expected_loss,
+                               dred_ms=settings.dred_ms, application="voip")
+        self.settings = settings
+        self.frames = 0                   # packets produced
+        self.source_frames: int | None = None   # frames the source gave before it ended
+        self.bytes = 0
+        self.first_capture: float | None = None  # wall time of sample 0 (time.time())
+        self._silence = np.zeros(FRAME, dtype=np.int16)
+        self._next_due: float | None = None
+        self.rtp_sender: object | None = None    # the RTCRtpSender, to learn the RTP origin
+        self.rtp_origin: int | None = None       # RTP timestamp of sample 0 (aiortc picks it)
+
+    def apply(self, settings: Settings) -> None:
+        """Change encoder settings between two frames (takes effect on the next packet)."""
+        enc = self.encoder
+        if settings.bitrate != self.settings.bitrate:
+            enc.bitrate = settings.bitrate
+        if settings.fec != self.settings.fec:
+            enc.fec = settings.fec
+        if settings.dred_ms != self.settings.dred_ms:
+            enc.dred_ms = settings.dred_ms
+        if settings.expected_loss != self.settings.expected_loss:
+            enc.expected_loss = settings.expected_loss
+        self.settings = settings
+
+    @property
+    def source_ended(self) -> bool:
+        return self.source_frames is not None
+
+    async def _next_pcm(self) -> np.ndarray:
+        if self.source_frames is None:
+            try:
+                pcm = await self.source.read()
+            except EOFError:  # a closed device
+                pcm = None
+            if pcm is not None:
+                if self.first_capture is None:
+                    start = getattr(self.source, "start_time", None)
+                    self.first_capture = start if start is not None else time.time() - FRAME / SAMPLE_RATE
+                self._next_due = time.monotonic() + FRAME / SAMPLE_RATE
+                return pcm
+            self.source_frames = self.frames
+            log.info("input ended after %d frames; sending silence until hang-up", self.frames)
+        # After the source: pace silence ourselves.
+        now = time.monotonic()
+        due = self._next_due if self._next_due is not None else now
+        if due > now:
+            await asyncio.sleep(due - now)
+        self._next_due = max(due, now - 0.1) + FRAME / SAMPLE_RATE
+        return self._silence
+
+    def _learn_rtp_origin(self) -> None:
+        # aiortc adds a random origin to our pts and keeps it local to its send loop; when
+        # recv() is called for frame k, packet k-1 has been sent and its timestamp recorded.
+        ts = getattr(self.rtp_sender, "_RTCRtpSender__rtp_timestamp", 0)
+        if ts and self.frames >= 1:
+            self.rtp_origin = (ts - (self.frames - 1) * FRAME) % (1 << 32)
+
+    async def recv(self) -> av.Packet:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self.rtp_origin is None and self.rtp_sender is not None:
+            self._learn_rtp_origin()
+        pcm = await self._next_pcm()
+        payload = self.encoder.encode(pcm)
+        packet = av.Packet(payload)
+        packet.pts = self.frames * FRAME
+        packet.time_base = TIME_BASE
+        self.frames += 1
+        self.bytes += len(payload)
+        return packet
+
+    def stop(self) -> None:
+        super().stop()
+        close = getattr(self.source, "close", None)
+        if close:
+            close()

@@ -1,0 +1,231 @@
+"""Live receive statistics for the other side of a call, over a WebRTC data channel.
+
+The web client (web/app.js) shows what our receiver does with the browser's audio: loss,
+frames decoded normally / from LBRR / from DRED / concealed, jitter-buffer delay, bitrates and
+the DRED depth we send, plus a per-frame timeline and the redundancy controller's decisions.
+
+    publisher = StatsPublisher(peer)        # after peer.connect(): the SCTP association exists
+    publisher.start()
+    reason = await peer.run(duration=30)
+    report = await publisher.finish()       # freezes the receive side, sends the final stats
+    await peer.close()                      # peer.report() now equals `report` on the receive side
+
+The channel is pre-negotiated (`negotiated=True`, fixed id) on both ends, so it needs no
+in-band open handshake and works whichever peer made the offer; only an SCTP association
+must exist, which the Peer's own "control" channel (id 0) guarantees.
+
+Messages (JSON text), Python -> browser:
+    {"type": "dred-stats", "version": 1, "final": bool, "t": seconds since media start,
+     "frames": {total, lost_network, late, normal, lbrr, dred, plc},   # as in the report
+     "loss_percent": 100 * lost_network / (lost_network + packets received by the buffer),
+     "delay_ms": {"current" (mean of the frames since the previous message), "target",
+                  "mean", "p95"},
+     "receive_kbps": Opus payload bit rate received (whole call in the final message),
+     "send": {"bitrate", "fec", "dred_ms", "expected_loss", "measured_kbps"},
+     "decisions": "NNLDP..." one letter per frame played since the previous message
+                  (N normal, L LBRR, D DRED, P concealed); "decisions_ordered": whether the
+                  letters are in playout order (only when the buffer keeps a frame log),
+     "controller": [{"t", "text"}, ...] redundancy decisions since the previous message}
+Browser -> Python: {"type": "dred-stats-ack", "final": true} once the final message arrived.
+Two Python peers both publish; each acknowledges the other's final message the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+LABEL = "dred-stats"
+CHANNEL_ID = 42            # must match STATS_CHANNEL in web/app.js
+INTERVAL_S = 0.5
+VERSION = 1
+DECISION_CODES = {"normal": "N", "lbrr": "L", "dred": "D", "plc": "P"}
+FRAME_KEYS = ("total", "lost_network", "late", "normal", "lbrr", "dred", "plc")
+
+
+def loss_percent(report: dict) -> float:
+    """Network loss seen by the jitter buffer, percent of the packets sent to us."""
+    frames = report.get("frames", {})
+    lost = int(frames.get("lost_network", 0) or 0)
+    received = int(report.get("w3c", {}).get("packetsReceived", 0) or 0)
+    return 100.0 * lost / (lost + received) if lost + received else 0.0
+
+
+def stats_message(report: dict, *, final: bool, elapsed: float, current_delay_ms: float | None,
+                  receive_kbps: float | None, settings: Any, measured_send_kbps: float | None,
+                  decisions: str = "", decisions_ordered: bool = False, controller: list[dict] | None = None) -> dict:
+    """The panel's message from a receive report (the keys `dred-rtc call --stats-json` writes)."""
+    frames = report.get("frames", {})
+    delay = report.get("delay_ms", {})
+    message = {
+        "type": "dred-stats", "version": VERSION, "final": bool(final), "t": round(elapsed, 3),
+        "frames": {key: int(frames.get(key, 0) or 0) for key in FRAME_KEYS},
+        "loss_percent": round(loss_percent(report), 3),
+        "delay_ms": {"current": None if current_delay_ms is None else round(current_delay_ms, 1),
+                     "target": report.get("target_delay_ms"),
+                     "mean": round(float(delay.get("mean", 0.0) or 0.0), 3),
+                     "p95": round(float(delay.get("p95", 0.0) or 0.0), 3)},
+        "receive_kbps": None if receive_kbps is None else round(receive_kbps, 2),
+        "send": None,
+        "decisions": decisions,
+        "decisions_ordered": decisions_ordered,
+        "controller": controller or [],
+    }
+    if settings is not None:
+        message["send"] = {"bitrate": int(settings.bitrate), "fec": bool(settings.fec),
+                           "dred_ms": int(settings.dred_ms), "expected_loss": int(settings.expected_loss),
+                           "measured_kbps": None if measured_send_kbps is None else round(measured_send_kbps, 2)}
+    return message
+
+
+class StatsPublisher:
+    """Sends a Peer's live receive stats every `interval` seconds on the stats channel."""
+
+    def __init__(self, peer: Any, interval: float = INTERVAL_S) -> None:
+        self.peer = peer
+        self.interval = interval
+        self.channel = peer.pc.createDataChannel(LABEL, negotiated=True, id=CHANNEL_ID)
+        self.channel.on("message", self._on_message)
+        self.sent = 0
+        self.acknowledged = asyncio.Event()
+        self.final_message: dict | None = None
+        self._task: asyncio.Task | None = None
+        self._log_index = 0
+        self._controller_index = 0
+        self._bytes = 0
+        self._bytes_mark = (time.monotonic(), 0)
+        self._first_arrival: float | None = None
+        self._last_arrival: float | None = None
+        self._receive_kbps: float | None = None
+        self._counts: dict[str, int] = {}
+        self._delay_mark = (0, 0.0)
+        self._delay_now: float | None = None
+        # Count the payload bytes the tap hands to the jitter buffer (after impairment).
+        tap = peer.tap
+        inner = tap.on_packet
+
+        def counting(seq: int, timestamp: int, ssrc: int, payload: bytes, arrival: float) -> None:
+            self._bytes += len(payload)
+            if self._first_arrival is None:
+                self._first_arrival = arrival
+            self._last_arrival = arrival
+            inner(seq, timestamp, ssrc, payload, arrival)
+        tap.on_packet = counting
+
+    # -- lifecycle ------------------------------------------------------------------
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                self._send(self._live_message())
+            except Exception:  # noqa: BLE001 - stats must never take the call down
+                log.exception("stats message failed")
+
+    async def finish(self, timeout: float = 2.0) -> dict:
+        """End of call: stop playout and packet intake so the receive report is final, send it
+        as the final message, and wait (at most `timeout`) for the browser's acknowledgement.
+        Returns the receive report that was sent; call `peer.close()` afterwards."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        peer = self.peer
+        peer.clock.stop()
+        peer.tap.remove()
+        await asyncio.sleep(0.1)  # the playout task leaves its current tick
+        report = peer.receiver.report()
+        message = self._message(report, final=True)
+        self.final_message = message
+        if self._send(message):
+            try:
+                await asyncio.wait_for(self.acknowledged.wait(), timeout)
+            except asyncio.TimeoutError:
+                log.info("final stats were not acknowledged within %.1f s", timeout)
+        return report
+
+    # -- messages -------------------------------------------------------------------
+    def _on_message(self, data: object) -> None:
+        try:
+            message = json.loads(data) if isinstance(data, str) else None
+        except ValueError:
+            return
+        if not isinstance(message, dict) or not message.get("final"):
+            return
+        if message.get("type") == "dred-stats-ack":
+            self.acknowledged.set()
+        elif message.get("type") == "dred-stats":  # a Python peer publishes too: acknowledge it
+            self._send({"type": "dred-stats-ack", "final": True})
+
+    def _send(self, message: dict) -> bool:
+        if self.channel.readyState != "open":
+            return False
+        try:
+            self.channel.send(json.dumps(message, separators=(",", ":")))
+        except Exception as error:  # noqa: BLE001 - closing under us
+            log.debug("stats channel send failed: %s", error)
+            return False
+        self.sent += 1
+        return True
+
+    def _new_decisions(self, report: dict) -> str:
+        """One letter per frame played since the previous message. From the buffer's frame log
+        when it keeps one (in order); otherwise (live calls keep no log) from the counters,
+        which give the right counts but not their order inside the interval."""
+        frame_log = self.peer.receiver.buffer.frame_log
+        if frame_log:
+            new = frame_log[self._log_index:]
+            self._log_index = len(frame_log)
+            return "".join(DECISION_CODES.get(entry.get("decision"), "") for entry in new)
+        frames = report.get("frames", {})
+        counts = {name: int(frames.get(name, 0) or 0) for name in DECISION_CODES}
+        previous, self._counts = self._counts, counts
+        return "".join(code * max(0, counts[name] - previous.get(name, 0))
+                       for name, code in DECISION_CODES.items())
+
+    def _new_controller(self) -> list[dict]:
+        history = self.peer.controller.history
+        new = history[self._controller_index:]
+        self._controller_index = len(history)
+        return [{"t": round(d.time, 2), "text": d.describe()} for d in new]
+
+    def _current_delay(self, report: dict) -> float | None:
+        """Mean jitter-buffer delay of the frames played since the previous message, from the
+        running mean over all frames; the previous value when no frame was played since."""
+        total = int(report.get("frames", {}).get("total", 0) or 0)
+        mean = float(report.get("delay_ms", {}).get("mean", 0.0) or 0.0)
+        previous_total, previous_mean = self._delay_mark
+        self._delay_mark = (total, mean)
+        if total > previous_total:
+            self._delay_now = (mean * total - previous_mean * previous_total) / (total - previous_total)
+        return self._delay_now
+
+    def _live_message(self) -> dict:
+        now = time.monotonic()
+        t0, b0 = self._bytes_mark
+        if now - t0 > 0:
+            self._receive_kbps = 8 * (self._bytes - b0) / (now - t0) / 1000.0
+        self._bytes_mark = (now, self._bytes)
+        return self._message(self.peer.receiver.report(), final=False)
+
+    def _message(self, report: dict, *, final: bool) -> dict:
+        peer = self.peer
+        receive_kbps = self._receive_kbps
+        if final and self._first_arrival is not None and self._last_arrival is not None:
+            span = self._last_arrival - self._first_arrival
+            receive_kbps = 8 * self._bytes / span / 1000.0 if span > 0 else None
+        start = peer.media_start if peer.media_start is not None else time.monotonic()
+        return stats_message(report, final=final, elapsed=time.monotonic() - start,
+                             current_delay_ms=self._current_delay(report), receive_kbps=receive_kbps,
+                             settings=peer.track.settings,
+                             measured_send_kbps=peer.send_bitrate / 1000.0,
+                             decisions=self._new_decisions(report),
+                             decisions_ordered=bool(self.peer.receiver.buffer.frame_log),
+                             controller=self._new_controller())

@@ -1,0 +1,48 @@
+"""`dred-rtc call` usage errors: one line on stderr, exit code 2, before any network use."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from dred_rtc.cli import main
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--impair", "lossy:0.2"], "--impair"),
+    (["--impair", "bernoulli:1.5"], "--impair"),
+    (["--adaptive", "--bitrate", "32000"], "--adaptive"),
+    (["--no-adaptive", "--bitrate", "1000"], "--bitrate"),
+    (["--dred-ms", "5000"], "--dred-ms"),
+    (["--input", "/nonexistent/in.wav"], "no such file"),
+    (["--duration", "0"], "--duration"),
+    (["--speaker", "no-such-device-xyz"], "audio output device"),
+    (["--mic", "no-such-device-xyz"], "audio input device"),
+])
+def test_bad_arguments_exit_2_with_one_line(capsys, args, needle):
+    url = f"http://127.0.0.1:{_free_port()}"
+    assert main(["call", "room", "--server", url, *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1, err
+
+
+def test_unreachable_server_is_a_usage_error(capsys, tmp_path):
+    url = f"http://127.0.0.1:{_free_port()}"   # nothing listens there
+    assert main(["call", "room", "--server", url, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert any("cannot connect" in line for line in err), err
+
+
+def test_input_and_mic_together_are_refused(capsys, tmp_path, speech_10s):
+    from dred_rtc.audio.wav import write_wav
+    wav = tmp_path / "in.wav"
+    write_wav(wav, speech_10s[:4800])
+    assert main(["call", "room", "--server", "http://127.0.0.1:1", "--input", str(wav), "--mic"]) == 2
+    assert "either --input or --mic" in capsys.readouterr().err

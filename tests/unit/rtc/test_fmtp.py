@@ -1,0 +1,72 @@
+"""Opus fmtp: ours into aiortc's SDP, the peer's out of its SDP."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+from dred_rtc.rtc.fmtp import OpusFmtp, opus_params, remote_fmtp, with_opus_fmtp
+
+CHROME_AUDIO = """v=0\r
+o=- 1 2 IN IP4 127.0.0.1\r
+s=-\r
+t=0 0\r
+m=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 0\r
+c=IN IP4 0.0.0.0\r
+a=rtpmap:111 opus/48000/2\r
+a=rtcp-fb:111 transport-cc\r
+a=fmtp:111 minptime=10;useinbandfec=1\r
+a=rtpmap:63 red/48000/2\r
+a=fmtp:63 111/111\r
+a=rtpmap:9 G722/8000\r
+a=rtpmap:0 PCMU/8000\r
+"""
+
+
+def test_chrome_offer_wants_lbrr_and_does_not_state_dred():
+    fmtp = remote_fmtp(CHROME_AUDIO)
+    assert fmtp == OpusFmtp(useinbandfec=True, sprop_dred_ms=0, dred_ms=None)
+    assert opus_params(CHROME_AUDIO) == {"minptime": "10", "useinbandfec": "1"}
+
+
+def test_absent_or_malformed_parameters_mean_not_offered():
+    assert remote_fmtp("v=0\r\nm=audio 9 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n") == OpusFmtp()
+    sdp = CHROME_AUDIO.replace("useinbandfec=1", "useinbandfec=yes;ext32-dred-duration=lots")
+    assert remote_fmtp(sdp) == OpusFmtp()
+    # the RED line's fmtp is not Opus's
+    assert remote_fmtp(CHROME_AUDIO.replace("a=fmtp:111 minptime=10;useinbandfec=1\r\n", "")) == OpusFmtp()
+
+
+def test_merge_into_existing_fmtp_keeps_other_parameters():
+    ours = OpusFmtp(useinbandfec=True, sprop_dred_ms=500, dred_ms=1000)
+    sdp = with_opus_fmtp(CHROME_AUDIO.replace("useinbandfec=1", "useinbandfec=0;stereo=0"), ours)
+    params = opus_params(sdp)
+    assert params["stereo"] == "0" and params["useinbandfec"] == "1"
+    assert params["sprop-ext32-dred-duration"] == "500" and params["ext32-dred-duration"] == "1000"
+    assert "a=fmtp:63 111/111\r\n" in sdp and sdp.count("a=fmtp:111") == 1
+    assert remote_fmtp(sdp) == ours
+
+
+def test_aiortc_keeps_our_fmtp_in_its_local_description():
+    """The real aiortc: munged before setLocalDescription, our parameters survive into
+    pc.localDescription (what is sent to the peer)."""
+    async def main() -> str:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc.addTransceiver("audio", direction="sendrecv")
+        offer = await pc.createOffer()
+        assert "ext32-dred-duration" not in offer.sdp  # aiortc writes none itself
+        ours = OpusFmtp(useinbandfec=True, sprop_dred_ms=200, dred_ms=1000)
+        await pc.setLocalDescription(RTCSessionDescription(with_opus_fmtp(offer.sdp, ours), "offer"))
+        sdp = pc.localDescription.sdp
+        await pc.close()
+        return sdp
+    sdp = asyncio.run(main())
+    assert remote_fmtp(sdp) == OpusFmtp(useinbandfec=True, sprop_dred_ms=200, dred_ms=1000)
+
+
+def test_receiver_dred_depth_zero_is_stated_and_read_back():
+    """An explicit 0 means 'send me no DRED'; only an absent value is 'not stated'."""
+    sdp = with_opus_fmtp(CHROME_AUDIO, OpusFmtp(useinbandfec=True, dred_ms=0))
+    assert opus_params(sdp)["ext32-dred-duration"] == "0"
+    assert remote_fmtp(sdp).dred_ms == 0

@@ -1,0 +1,39 @@
+"""The receiver tap on real aiortc peers (in one process, loopback): impairment acts before
+aiortc's statistics, so the sender hears of the loss through RTCP receiver reports."""
+
+from __future__ import annotations
+
+import asyncio
+
+from dred_rtc.audio.wavsource import WavSource
+from dred_rtc.rtc.localsignaling import signaling_pair
+from dred_rtc.rtc.peer import Peer, PeerOptions
+
+
+def test_impairment_sits_before_aiortc_statistics_and_reaches_the_sender(speech_10s):
+    async def main():
+        a = Peer(PeerOptions(loopback=True, impair="bernoulli:0.3", seed=4), source=WavSource(pcm=speech_10s))
+        b = Peer(PeerOptions(loopback=True), source=WavSource(pcm=speech_10s))
+        sa, sb = signaling_pair()
+        await asyncio.wait_for(asyncio.gather(a.connect(sa), b.connect(sb)), 20)
+        await asyncio.sleep(4.0)
+        inbound = [s for s in (await a.transceiver.receiver.getStats()).values() if s.type == "inbound-rtp"]
+        remote = [s for s in (await b.transceiver.sender.getStats()).values() if s.type == "remote-inbound-rtp"]
+        result = dict(tapped=a.tap.packets, dropped=a.pipeline.dropped, inbound=inbound[0],
+                      remote=remote[0], decoder=a.transceiver.receiver._RTCRtpReceiver__decoder_thread,
+                      estimate=b.controller.estimate, b_tapped=b.tap.packets, b_dropped=b.pipeline.dropped,
+                      a_report=a.report())
+        await asyncio.gather(a.close(), b.close())
+        return result
+    r = asyncio.run(main())
+    total = r["tapped"] + r["dropped"]
+    assert total > 150 and 0.2 < r["dropped"] / total < 0.4
+    # aiortc counted exactly what passed the impairment (a sequence gap means lost)
+    assert r["inbound"].packetsReceived == r["tapped"]
+    assert r["inbound"].packetsLost >= 0.8 * r["dropped"]
+    # ... and told the sender, whose controller raised its estimate from the 10 % prior
+    assert r["remote"].packetsLost > 0
+    assert r["estimate"].reports >= 2 and r["estimate"].value > 0.15
+    assert r["b_dropped"] == 0 and r["b_tapped"] > 150     # the other direction is clean
+    assert r["decoder"] is None                             # aiortc's own decoder is stopped
+    assert r["a_report"]["frames"]["lost_network"] > 0

@@ -1,0 +1,46 @@
+"""WAV source (real-time pace) and WAV sink (valid at every moment)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import soundfile
+
+from dred_rtc.audio.wavsink import WavSink
+from dred_rtc.audio.wavsource import WavSource
+from dred_rtc.audio.wav import write_wav
+
+
+def test_sink_is_a_valid_wav_after_every_write(tmp_path):
+    path = tmp_path / "out.wav"
+    sink = WavSink(path)
+    assert soundfile.info(str(path)).frames == 0
+    for k in range(3):
+        sink.write(np.full(960, k, dtype=np.int16))
+        data, rate = soundfile.read(str(path), dtype="int16")  # while still open
+        assert rate == 48000 and data.size == 960 * (k + 1) and data[-1] == k
+    sink.close()
+    sink.write(np.zeros(960, dtype=np.int16))  # after close: ignored, file intact
+    assert soundfile.info(str(path)).frames == 2880
+
+
+def test_source_paces_frames_pads_the_tail_and_ends(tmp_path, speech_10s):
+    path = tmp_path / "in.wav"
+    write_wav(path, speech_10s[: 960 * 10 + 100])
+    source = WavSource(path)
+    assert source.frames_total == 11
+
+    async def main():
+        frames = []
+        start = time.monotonic()
+        while (frame := await source.read()) is not None:
+            frames.append(frame)
+        return frames, time.monotonic() - start
+    frames, elapsed = asyncio.run(main())
+    assert len(frames) == 11 and 0.2 <= elapsed <= 0.4
+    diff = np.concatenate(frames)[: 960 * 10 + 100].astype(int) - speech_10s[: 960 * 10 + 100]
+    assert np.abs(diff).max() <= 1  # read_wav scales by 32767/32768
+    assert not frames[-1][100:].any()
+    assert source.start_time is not None
