@@ -1,0 +1,25 @@
+"""Browser tests: skip, with the reason, when headless Chromium or Playwright is unavailable."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from .harness import chromium_unavailable
+
+
+@pytest.fixture(scope="session")
+def chromium() -> None:
+    reason = chromium_unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def artifacts_out() -> Path | None:
+    """DRED_RTC_BROWSER_OUT=DIR also copies each call's files (WAVs, stats, screenshots) there
+    (e.g. out/browser, which git ignores); they are always in the pytest tmp dir."""
+    value = os.environ.get("DRED_RTC_BROWSER_OUT")
+    return Path(value) if value else None

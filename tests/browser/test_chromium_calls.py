@@ -1,0 +1,156 @@
+"""Browser <-> Python calls in headless Chromium (Debian package) driven by Playwright.
+
+Two real calls through the real signaling server, each in its own network namespace with only
+loopback (when namespaces are available): Chromium's fake microphone plays real speech, the
+Python Peer sends other real speech; both sides record what they play out. A third call is
+the control for LBRR: the same loss, but our answer does not ask Chrome for in-band FEC.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from dred_rtc.audio.wav import SAMPLE_RATE
+from dred_rtc.rtc.statschannel import loss_percent
+
+from .harness import CallSpec, copy_artifacts, envelope_correlation, run_call_isolated
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+MIN_CORRELATION = 0.9
+MIN_COVERAGE = 0.8
+LOSS = "bernoulli:0.15"
+
+
+def accepted(alignment) -> bool:
+    return alignment.correlation >= MIN_CORRELATION and alignment.coverage >= MIN_COVERAGE
+
+
+@pytest.fixture(scope="module")
+def speech_clips(speech_30s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two different 8 s stretches of real speech: what the browser says, what Python says."""
+    return speech_30s[: 8 * SAMPLE_RATE], speech_30s[12 * SAMPLE_RATE: 20 * SAMPLE_RATE]
+
+
+@pytest.fixture(scope="module")
+def clean_call(chromium, speech_clips, tmp_path_factory, artifacts_out):
+    browser_says, python_says = speech_clips
+    spec = CallSpec(browser_input=browser_says, python_input=python_says, duration=11.0, screenshot_at=8.0)
+    result = run_call_isolated(spec, tmp_path_factory.mktemp("chromium_clean_call"))
+    copy_artifacts(result, artifacts_out / "clean" if artifacts_out else None)
+    print(f"\nclean call: {result.elapsed_s:.1f} s, files in {result.workdir}, network namespace: {result.isolated}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def lossy_calls(chromium, speech_clips, tmp_path_factory, artifacts_out):
+    """The same loss on the browser->Python path, with and without useinbandfec=1 in our answer."""
+    browser_says, python_says = speech_clips
+    results = {}
+    for name, use_lbrr in (("fec", True), ("no_fec", False)):
+        spec = CallSpec(browser_input=browser_says, python_input=python_says, duration=10.0,
+                        impair=LOSS, seed=7, use_lbrr=use_lbrr, screenshot_at=8.0)
+        results[name] = run_call_isolated(spec, tmp_path_factory.mktemp(f"chromium_loss_{name}"))
+        copy_artifacts(results[name], artifacts_out / f"loss_{name}" if artifacts_out else None)
+        print(f"\nlossy call ({name}): {results[name].elapsed_s:.1f} s, files in {results[name].workdir}")
+    return results
+
+
+def test_call_was_loopback_only_and_chrome_offered(clean_call):
+    assert clean_call.negotiated_role == "answerer", "the browser joined second, so it must make the offer"
+    offer = clean_call.remote_offer_sdp
+    assert "opus/48000/2" in offer and "useinbandfec=1" in offer, "Chrome's offer lacks Opus in-band FEC"
+    candidates = [line.split()[4] for line in offer.splitlines() if line.startswith("a=candidate:")]
+    assert candidates and set(candidates) == {"127.0.0.1"}, f"browser offered non-loopback candidates: {candidates}"
+    assert clean_call.browser_state["errors"] == [], clean_call.browser_state["errors"]
+
+
+def test_browser_to_python_speech(clean_call):
+    heard = envelope_correlation(clean_call.browser_input, clean_call.python_output)
+    print(f"\nbrowser -> Python: envelope correlation {heard.correlation:.3f} (global lag only "
+          f"{heard.global_correlation:.3f}), coverage {heard.coverage:.2f}, lag {heard.lag_s:+.2f} s")
+    assert heard.coverage >= MIN_COVERAGE, f"only {heard.coverage:.0%} of the browser's speech reached Python"
+    assert heard.correlation >= MIN_CORRELATION, heard
+    # The measure must be able to fail: the Python peer's own (different) speech is rejected.
+    unrelated = envelope_correlation(clean_call.python_input, clean_call.python_output)
+    assert not accepted(unrelated), f"metric accepts unrelated speech: {unrelated}"
+
+
+def test_python_to_browser_speech_and_getstats(clean_call):
+    heard = envelope_correlation(clean_call.python_input, clean_call.browser_recording)
+    print(f"\nPython -> browser: envelope correlation {heard.correlation:.3f} (global lag only "
+          f"{heard.global_correlation:.3f}), coverage {heard.coverage:.2f}, shifts {heard.shifts_s}")
+    assert heard.coverage >= MIN_COVERAGE, f"only {heard.coverage:.0%} of Python's speech reached the browser"
+    assert heard.correlation >= MIN_CORRELATION, heard
+    unrelated = envelope_correlation(clean_call.browser_input, clean_call.browser_recording)
+    assert not accepted(unrelated), f"metric accepts unrelated speech: {unrelated}"
+
+    samples = [s for s in clean_call.browser_rtc_stats if s.get("inbound")]
+    assert len(samples) >= 5, f"too few getStats() samples: {len(samples)}"
+    first, last = samples[0], samples[-1]
+    inbound, outbound = last["inbound"], last["outbound"]
+    seconds = last["t"] - first["t"]
+    rate = (inbound["packetsReceived"] - first["inbound"]["packetsReceived"]) / seconds
+    print(f"getStats: {inbound['packetsReceived']} packets in, {rate:.1f}/s; "
+          f"{outbound['packetsSent']} out; energy {inbound['totalAudioEnergy']:.3f}; codec {last['codec']}")
+    assert 40 <= rate <= 60, f"browser received {rate:.1f} packets/s, expected ~50 (20 ms Opus)"
+    assert inbound["totalSamplesReceived"] > first["inbound"]["totalSamplesReceived"] + 5 * SAMPLE_RATE
+    assert inbound["totalAudioEnergy"] > 0.01, "browser received only silence"
+    assert outbound["packetsSent"] >= 40 * seconds
+    assert last["codec"]["mimeType"].lower() == "audio/opus"
+
+
+def test_stats_panel_matches_final_stats_json(clean_call):
+    report, panel, state = clean_call.python_report, clean_call.panel, clean_call.browser_state
+    assert state["statsVia"] == "datachannel"
+    assert state["statsMessages"] >= 10, "the panel got too few live updates"
+    assert clean_call.report_at_finish["frames"] == report["frames"], "stats changed after the final message"
+    frames = report["frames"]
+    assert frames["total"] >= 400
+    expected = {f"frames.{key}": str(frames[key]) for key in ("total", "normal", "lbrr", "dred", "plc", "lost_network", "late")}
+    expected["loss_percent"] = f"{loss_percent(report):.1f}"
+    expected["delay_ms.mean"] = str(round(report["delay_ms"]["mean"]))
+    expected["delay_ms.p95"] = str(round(report["delay_ms"]["p95"]))
+    settings = report["sender"]["settings"]
+    expected["send.bitrate_kbps"] = f"{settings['bitrate'] / 1000:.1f}"
+    expected["send.fec"] = "on" if settings["fec"] else "off"
+    expected["send.dred_ms"] = str(settings["dred_ms"])
+    shown = {key: panel.get(key) for key in expected}
+    assert shown == expected
+    # The timeline got every played frame's decision, once.
+    timeline = {code: sum(column[code] for column in state["timeline"]) for code in "NLDP"}
+    assert timeline == {"N": frames["normal"], "L": frames["lbrr"], "D": frames["dred"], "P": frames["plc"]}
+
+
+def test_screenshot_of_call(clean_call):
+    shot = clean_call.screenshot
+    assert shot is not None and shot.is_file(), "no screenshot was taken during the call"
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    assert width >= 700 and height >= 600, (width, height)
+    print(f"\nscreenshot of the page in the call: {shot}")
+
+
+def test_chrome_sends_lbrr_under_loss(lossy_calls):
+    with_fec, without = lossy_calls["fec"].python_report, lossy_calls["no_fec"].python_report
+    for name, report in (("fec", with_fec), ("no_fec", without)):
+        print(f"\n{name}: frames {report['frames']}, fecPacketsReceived {report['w3c']['fecPacketsReceived']}, "
+              f"loss {loss_percent(report):.1f}%")
+    # The loss really happened on the browser->Python path, and Chrome heard about it.
+    for report in (with_fec, without):
+        assert 8.0 <= loss_percent(report) <= 25.0, loss_percent(report)
+    remote = [s["remoteInbound"] for s in lossy_calls["fec"].browser_rtc_stats if s.get("remoteInbound")]
+    assert remote and remote[-1]["packetsLost"] >= 20, f"Chrome saw no loss in receiver reports: {remote[-1:]}"
+    # Our answer carried useinbandfec=1: Chrome's packets carry LBRR, and our buffer used it.
+    assert with_fec["w3c"]["fecPacketsReceived"] >= 100, with_fec["w3c"]
+    assert with_fec["frames"]["lbrr"] >= 15, with_fec["frames"]
+    # Control: same loss, answer with useinbandfec=0: Chrome sends no LBRR at all.
+    assert without["w3c"]["fecPacketsReceived"] == 0, without["w3c"]
+    assert without["frames"]["lbrr"] == 0
+    assert without["frames"]["plc"] > with_fec["frames"]["plc"]
+    # The panel showed the same LBRR count.
+    assert lossy_calls["fec"].panel["frames.lbrr"] == str(with_fec["frames"]["lbrr"])
