@@ -67,6 +67,9 @@ class DredParser:
         if max_samples <= 0:
             raise ValueError(f"max_samples must be positive, got {max_samples}")
         pointer, size = packet_pointer(packet)
+        # libopus invalidates the object before it can fail: never leave the last packet's state.
+        into.reach = into.end = 0
+        into.processed = False
         reach = check(lib().opus_dred_parse(self._state, into._state, pointer, size, int(max_samples),
                                             self.sample_rate, ctypes.byref(self._dred_end), int(defer)),
                       "opus_dred_parse")

@@ -31,6 +31,7 @@ class SimOptions:
     use_lbrr: bool = True
     network_delay_ms: float = 0.0    # fixed one-way delay added to every packet
     tick_phase_ms: float = 10.0      # where in a 20 ms period the playout clock ticks
+    sender_clock_ppm: float = 0.0    # sender clock error: > 0 runs fast (packets come early)
     min_delay_ms: int | None = None
     max_delay_ms: int | None = None
     patience_budget_ms: int | None = None

@@ -98,6 +98,8 @@ def simulate(pcm: np.ndarray, options: SimOptions, *, progress: bool = False) ->
     seq0 = int(rng.integers(0, 1 << 16))
     ts0 = int(rng.integers(0, 1 << 32))
 
+    # A sender clock `ppm` fast captures 20 ms of its time in 20 ms / (1 + ppm 1e-6) of ours.
+    clock_rate = 1.0 + options.sender_clock_ppm * 1e-6
     packets: list[ReceivedPacket] = []
     lost = np.zeros(total_frames, dtype=bool)
     payload_bytes = 0
@@ -106,7 +108,7 @@ def simulate(pcm: np.ndarray, options: SimOptions, *, progress: bool = False) ->
         payload_bytes += len(payload)
         drop = loss_model.lost() if k < input_frames else False
         extra_ms = jitter_model.delay_ms()
-        arrival = (k + 1) * FRAME / SAMPLE_RATE + (options.network_delay_ms + extra_ms) / 1000.0
+        arrival = (k + 1) * FRAME / SAMPLE_RATE / clock_rate + (options.network_delay_ms + extra_ms) / 1000.0
         lost[k] = drop
         if not drop:
             packets.append(ReceivedPacket((seq0 + k) & 0xFFFF, (ts0 + k * FRAME) & 0xFFFFFFFF,
@@ -125,7 +127,8 @@ def simulate(pcm: np.ndarray, options: SimOptions, *, progress: bool = False) ->
         for packet in packets:
             buffer.insert(packet)
         next_packet = len(packets)
-    max_ticks = total_frames + 200 + int(2 * buffer.config.max_delay_ms / 20)
+    max_ticks = (total_frames + 200 + int(2 * buffer.config.max_delay_ms / 20)
+                 + int(total_frames * max(0.0, -options.sender_clock_ppm) * 1e-6))
     covered_until = 0
     for j in range(max_ticks):
         now = j * tick + phase
