@@ -405,6 +405,12 @@ class JitterBuffer:
         return report
 
     @property
+    def playing(self) -> bool:
+        """Whether playout has started: before it, pulls return silence while the initial
+        delay builds up, and those frames are not part of the media."""
+        return self._started
+
+    @property
     def frame_log(self) -> list[dict]:
         """Per played frame: {"frame", "decision", "delay_ms", "action"}."""
         return self._stats.frame_log

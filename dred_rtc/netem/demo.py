@@ -128,8 +128,8 @@ def _conditions():
 
 def _results_table(results: list[dict]) -> str:
     """The comparison table of `dred-rtc demo` (shared code, dred_rtc.rtc.demo)."""
-    from ..rtc.demo import Result, _table
-    return _table([Result(r["name"], Path(r["output"]), r["report"], r.get("sender", {}), 0.0)
+    from ..rtc.demo import Result, results_table
+    return results_table([Result(r["name"], Path(r["output"]), r["report"], r.get("sender", {}), 0.0)
                    for r in results])
 
 

@@ -85,7 +85,7 @@ def rebuilt_counts(report: dict) -> tuple[int, int, int, int]:
     return lost, lbrr, dred, max(0, lost - lbrr - dred)
 
 
-def _table(results: list[Result]) -> str:
+def results_table(results: list[Result]) -> str:
     rows = [("condition", "lost frames", "LBRR", "DRED", "concealed", "rebuilt", "mean delay")]
     for r in results:
         lost, lbrr, dred, concealed = rebuilt_counts(r.report)
@@ -184,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
             server.wait(timeout=5)
         except subprocess.TimeoutExpired:
             server.kill()
-    print(_table(results))
+    print(results_table(results))
     for r in results:
         print(f"{r.name:>10}: {r.output}")
     print(play_files([r.output for r in results]) if not args.no_play else "not played (--no-play)")

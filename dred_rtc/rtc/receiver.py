@@ -83,8 +83,10 @@ class PlayoutReceiver:
         with self._lock:
             frame = self.buffer.pull(self.clock())
             self.frames_played += 1
-            if not self._playing():
-                return frame  # initial buffering: silence that is not part of the stream
+            if not self.buffer.playing:
+                # initial buffering: silence that is not part of the stream, so sinks skip it
+                # and the output starts where the sender's input starts
+                return frame
             limit = self.output_limit
             if limit is not None and self.frames_output >= limit:
                 return frame
@@ -95,12 +97,6 @@ class PlayoutReceiver:
         if reached:
             self._loop.call_soon_threadsafe(self.output_done.set)
         return frame
-
-    def _playing(self) -> bool:
-        # The buffer plays silence until its initial delay is reached; those pulls are not
-        # media, so sinks skip them and the output starts where the sender's input starts.
-        playing = getattr(self.buffer, "playing", None)
-        return bool(playing) if playing is not None else bool(getattr(self.buffer, "_started", True))
 
     # -- results ------------------------------------------------------------------------
     def report(self) -> dict:
