@@ -12,10 +12,8 @@ import enum
 from dataclasses import dataclass, field
 
 from ..opus import Dred, has_lbrr, samples_in_packet
-from .packet import ReceivedPacket
+from .packet import SEQ_MOD, TS_MOD, ReceivedPacket, unwrap
 
-SEQ_MOD = 1 << 16
-TS_MOD = 1 << 32
 _VALID_DURATIONS = frozenset(q * 120 for q in (1, 2, 4, 8, 16, 24, 32, 40, 48))  # 2.5..120 ms at 48k
 
 
@@ -26,14 +24,6 @@ class Insert(enum.Enum):
     DUPLICATE = "duplicate"
     LATE = "late"
     INVALID = "invalid"
-
-
-def unwrap(value: int, reference: int, modulus: int) -> int:
-    """The extended value nearest to `reference` whose low bits equal `value`."""
-    delta = (value - reference) % modulus
-    if delta >= modulus // 2:
-        delta -= modulus
-    return reference + delta
 
 
 @dataclass(eq=False)

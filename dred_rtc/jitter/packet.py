@@ -19,3 +19,15 @@ class ReceivedPacket:
     ssrc: int
     payload: bytes
     arrival: float
+
+
+SEQ_MOD = 1 << 16   # RTP sequence numbers wrap at 16 bits
+TS_MOD = 1 << 32    # RTP timestamps wrap at 32 bits
+
+
+def unwrap(value: int, reference: int, modulus: int) -> int:
+    """The extended value nearest to `reference` whose low bits equal `value`."""
+    delta = (value - reference) % modulus
+    if delta >= modulus // 2:
+        delta -= modulus
+    return reference + delta

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..jitter.packet import SEQ_MOD, unwrap
+
 
 @dataclass
 class LossInterval:
@@ -41,18 +43,10 @@ class LossMeter:
         self._base_lost = 0
         self._base_bursts = 0
 
-    def _unwrap(self, seq: int) -> int:
-        if self.highest is None:
-            return seq
-        candidate = (self.highest & ~0xFFFF) | seq
-        if candidate - self.highest > 0x8000:
-            candidate -= 0x10000
-        elif self.highest - candidate > 0x8000:
-            candidate += 0x10000
-        return candidate
-
     def add(self, seq: int) -> None:
-        seq = self._unwrap(seq & 0xFFFF)
+        seq &= 0xFFFF
+        if self.highest is not None:
+            seq = unwrap(seq, self.highest, SEQ_MOD)
         self.received += 1
         if self.highest is None:
             self.highest = self.first = seq

@@ -16,10 +16,8 @@ import numpy as np
 
 from ..audio.wav import FRAME, SAMPLE_RATE
 from ..jitter.jitterbuffer import JitterBuffer, JitterConfig
-from ..jitter.packet import ReceivedPacket
+from ..jitter.packet import TS_MOD, ReceivedPacket
 from .lossmeter import LossMeter
-
-TS_MOD = 1 << 32
 
 
 class SenderClock:

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from dred_rtc.jitter import Insert, PacketBuffer, ReceivedPacket
-from dred_rtc.jitter.buffer import unwrap
+from dred_rtc.jitter.packet import unwrap
 
 from .helpers import FRAME, encode, rtp
 
