@@ -318,20 +318,10 @@ def run(args: argparse.Namespace) -> int:
     _require_commands("serve", "call")
     if args.keep and choice.name == "inprocess":
         raise UsageError("--keep leaves a namespace link up; the inprocess backend has none")
-    from ..audio.speech import SpeechNotPrepared, speech
-    from ..audio.wav import write_wav
     from ..cache import cache_dir
-    from ..opus import capabilities
-    if not capabilities().dred:
-        raise UsageError("this libopus has no DRED; run `make setup`")
-    try:
-        pcm = speech(args.seconds)
-    except SpeechNotPrepared as error:
-        raise UsageError(str(error)) from None
+    from ..rtc.demo import demo_input
     out_dir = Path(args.out_dir) if args.out_dir else cache_dir() / "netem-demo"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    clip = out_dir / "input.wav"
-    write_wav(clip, pcm)
+    clip = demo_input(args.seconds, out_dir)
 
     print(f"dred-rtc netem-demo: backend {choice.name}: {choice.reason}", flush=True)
     for other, reason in choice.details.items():

@@ -136,21 +136,27 @@ def play_files(paths: list[Path]) -> str:
     return "played both"
 
 
-def run(args: argparse.Namespace) -> int:
+def demo_input(seconds: float, out_dir: Path) -> Path:
+    """Check that DRED is available and write `seconds` of real speech as out_dir/input.wav."""
     from ..audio.speech import SpeechNotPrepared, speech
     from ..audio.wav import write_wav
-    from ..cache import cache_dir
     from ..opus import capabilities
     if not capabilities().dred:
         raise UsageError("this libopus has no DRED; run `make setup`")
     try:
-        pcm = speech(args.seconds)
+        pcm = speech(seconds)
     except SpeechNotPrepared as error:
         raise UsageError(str(error)) from None
-    out_dir = Path(args.out_dir) if args.out_dir else cache_dir() / "demo"
     out_dir.mkdir(parents=True, exist_ok=True)
     clip = out_dir / "input.wav"
     write_wav(clip, pcm)
+    return clip
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..cache import cache_dir
+    out_dir = Path(args.out_dir) if args.out_dir else cache_dir() / "demo"
+    clip = demo_input(args.seconds, out_dir)
     started = time.monotonic()
     print(f"dred-rtc demo: {args.seconds:g} s of real speech, link {args.loss} (seed {args.seed}), "
           f"{args.bitrate // 1000} kb/s, two peers per condition on 127.0.0.1", file=sys.stderr, flush=True)
