@@ -48,6 +48,17 @@ class WavSink:
             self._file.write(_header(self.samples * 2, self.sample_rate))
             self._file.flush()
 
+    def truncate(self, samples: int) -> None:
+        """Keep only the first `samples` samples (a no-op when the file is shorter)."""
+        with self._lock:
+            if self._file.closed or samples >= self.samples:
+                return
+            self.samples = max(0, int(samples))
+            self._file.truncate(_HEADER + self.samples * 2)
+            self._file.seek(0)
+            self._file.write(_header(self.samples * 2, self.sample_rate))
+            self._file.flush()
+
     @property
     def seconds(self) -> float:
         return self.samples / self.sample_rate

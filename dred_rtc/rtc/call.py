@@ -16,6 +16,7 @@ import signal
 import sys
 from pathlib import Path
 
+from ..audio.wav import FRAME
 from ..cli import UsageError
 
 log = logging.getLogger(__name__)
@@ -189,6 +190,10 @@ async def _call(args: argparse.Namespace) -> int:
             await publisher.finish()
         await peer.close()
         if sink is not None:
+            # The sender's end-of-input message rides a reliable channel that a lossy link can
+            # delay past the end of the media: frames played after the input ended are cut.
+            if peer.receiver.output_limit is not None:
+                sink.truncate(peer.receiver.output_limit * FRAME)
             sink.close()
         if tty:
             print(file=sys.stderr)

@@ -26,6 +26,18 @@ def test_sink_is_a_valid_wav_after_every_write(tmp_path):
     assert soundfile.info(str(path)).frames == 2880
 
 
+def test_sink_truncates_to_the_senders_input_length(tmp_path):
+    path = tmp_path / "out.wav"
+    sink = WavSink(path)
+    for k in range(5):
+        sink.write(np.full(960, k, dtype=np.int16))
+    sink.truncate(3 * 960)
+    sink.truncate(4 * 960)  # longer than the file: nothing to cut
+    sink.close()
+    data, _ = soundfile.read(str(path), dtype="int16")
+    assert data.size == 3 * 960 and data[-1] == 2
+
+
 def test_source_paces_frames_pads_the_tail_and_ends(tmp_path, speech_10s):
     path = tmp_path / "in.wav"
     write_wav(path, speech_10s[: 960 * 10 + 100])
