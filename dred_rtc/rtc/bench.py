@@ -17,6 +17,7 @@ import logging
 import time
 
 from ..audio.speech import speech
+from ..bench import figure
 from ..audio.wavsource import WavSource
 from ..opus import Decoder, Encoder
 from .localsignaling import signaling_pair
@@ -144,13 +145,6 @@ async def _run(quick: bool) -> dict:
         "calls_per_core_estimate": int(90.0 // max(amortized, 0.01)),
         "steps": steps,
     }
-
-
-def figure(name: str, value: float, unit: str, baseline: str | None, baseline_value: float | None) -> dict:
-    """A row in the format of `make bench` (dred_rtc.bench)."""
-    return {"name": name, "value": value, "unit": unit, "baseline": baseline,
-            "baseline_value": round(baseline_value, 2) if baseline_value is not None else None,
-            "ratio": round(value / baseline_value, 2) if baseline_value else None}
 
 
 def run(quick: bool = True) -> dict:

@@ -127,5 +127,29 @@ def bench(seconds: float = 10.0) -> dict:
     return {"decisions": bench_decisions(seconds), "simulate": bench_simulate(seconds)}
 
 
+def run(quick: bool = True) -> dict:
+    """The `sim` section of `make bench`: rows in dred_rtc.bench's figure format.
+
+    Per decision type the time of one pull is set against the libopus calls inside it (the
+    ratio is the jitter logic's share), and the whole simulator's real-time factor under the
+    real-time policy against the reference policy on the same input and trace.
+    """
+    from ..bench import figure
+    result = bench(5.0 if quick else 30.0)
+    figures = []
+    for name, row in result["decisions"].items():
+        figures.append(figure(f"jitter pull, {name} frames", row["us_per_frame"], "us",
+                              "libopus calls inside it", row["libopus_us_per_frame"]))
+        figures.append(figure(f"Python overhead per frame, {name}", row["python_overhead_us_per_frame"],
+                              "us"))
+    normal = result["decisions"]["normal"]
+    figures.append(figure("jitter insert per packet", normal["insert_us_per_packet"], "us"))
+    simulated = result["simulate"]
+    figures.append(figure("simulator real-time factor, realtime policy",
+                          simulated["realtime"]["realtime_factor"], "x",
+                          "reference policy", simulated["reference"]["realtime_factor"]))
+    return {"figures": figures, **result}
+
+
 if __name__ == "__main__":
     print(json.dumps(bench(), indent=1))
