@@ -40,6 +40,7 @@ class JitterConfig:
     min_delay_ms: int = 20
     max_delay_ms: int = 400
     patience_budget_ms: int = 300   # extra delay patience may add
+    recovery_cap_ms: int = 40       # most delay the target keeps to rebuild bursts from DRED
     keep_log: bool = True           # per-frame and per-unit logs (off for long live calls)
     stretch: bool = True            # accelerate / decelerate toward the target delay
 
@@ -142,6 +143,7 @@ class JitterBuffer:
         if self._jumped(ext_seq, position, arrival):
             self._new_stream(decoder_reset=False)
             self._buffer.ssrc = ssrc
+        highest_before = self._buffer.highest_seq
         result, entry = self._buffer.add(packet)
         if result is Insert.DUPLICATE:
             self._stats.duplicates += 1
@@ -153,7 +155,21 @@ class JitterBuffer:
             self._stats.late += 1
         if entry.lbrr:
             self._stats.fec_packets += 1
-        self._delay.update(arrival, entry.ts)
+        gap = ext_seq - highest_before - 1 if highest_before is not None else 0
+        self._delay.update(arrival, entry.ts, self._recovery_ms(gap, entry))
+
+    def _recovery_ms(self, gap: int, entry) -> float:
+        """Extra delay that would have let this packet's redundancy rebuild the `gap` packets
+        lost just before it: all of them from DRED (up to `recovery_cap_ms`), one from LBRR."""
+        if gap <= 0:
+            return 0.0
+        config = self.config
+        dred_reach_ms = self._reach_estimate() * 1000.0 / self.sample_rate
+        if config.use_dred and dred_reach_ms > 0:
+            return min(gap * config.frame_ms, dred_reach_ms, config.recovery_cap_ms)
+        if config.use_lbrr and entry.lbrr:
+            return float(config.frame_ms)
+        return 0.0
 
     def _jumped(self, seq: int, position: int, arrival: float) -> bool:
         """A timeline discontinuity the sender did not announce with a new SSRC."""
