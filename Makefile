@@ -25,6 +25,7 @@ venv: $(STAMP)
 
 speech: venv
 	@$(PY) -m dred_rtc.audio.speech
+	@$(PY) -m dred_rtc.eval.corpus
 
 demo: setup
 	@$(VENV)/bin/dred-rtc demo

@@ -12,6 +12,7 @@ import sys
 COMMAND_MODULES = [
     "dred_rtc.doctor",
     "dred_rtc.sim.command",
+    "dred_rtc.eval.command",
     "dred_rtc.serve",
     "dred_rtc.rtc.call",
     "dred_rtc.rtc.demo",

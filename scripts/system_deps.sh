@@ -6,6 +6,7 @@ PACKAGES=(
   libsndfile1 libportaudio2 pulseaudio             # WAV I/O, sounddevice, virtual audio devices
   pulseaudio-utils libasound2-plugins              # pactl (test fixture), ALSA->PulseAudio for PortAudio
   asterisk-core-sounds-en-g722                     # real human speech for tests (CC-BY-SA-3.0)
+  asterisk-core-sounds-fr-g722 asterisk-core-sounds-it-g722 asterisk-core-sounds-ru-g722  # eval corpus
   iproute2 iptables libnetfilter-queue-dev python3-dev  # netem-demo: namespaces, NFQUEUE impairer
   chromium                                         # headless browser for tests/browser (Playwright)
 )

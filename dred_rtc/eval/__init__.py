@@ -1,0 +1,1 @@
+"""Quality evaluation: corpus, metrics, statistics, sweeps, reports and plots (`dred-rtc eval`)."""

@@ -1,0 +1,364 @@
+"""report.json and report.md: rows, means with CIs, paired differences, the ladder, checks."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from .conditions import (FIXED_LOSSY, HUMAN_LADDER, LADDER, REFERENCE_CLEAN, REFERENCE_FIGURES)
+from .statistics import Estimate, mean_ci, paired_difference, significant
+
+METRICS = ("plcmos", "estoi")
+DECISIONS = ("normal", "lbrr", "dred", "plc")
+CHECK_LOSS = "lossgen:0.2"
+CHECK_BITRATE = 32000
+FACTS_CI = 0.1  # FACTS.md: n = 12, differences under ~0.1 are not resolved
+
+
+def _index(rows: list[dict]) -> dict[tuple, dict[str, dict]]:
+    """(bitrate, loss, policy, condition) -> {clip: row}."""
+    table: dict[tuple, dict[str, dict]] = defaultdict(dict)
+    for row in rows:
+        table[(row["bitrate"], row["loss"], row["policy"], row["condition"])][row["clip"]] = row
+    return table
+
+
+def _paired(table, a_key: tuple, b_key: tuple, metric: str) -> Estimate | None:
+    a, b = table.get(a_key, {}), table.get(b_key, {})
+    clips = sorted(set(a) & set(b))
+    if not clips:
+        return None
+    return paired_difference([a[c][metric] for c in clips], [b[c][metric] for c in clips])
+
+
+def _pooled_paired(table, pairs: list[tuple[tuple, tuple]], metric: str) -> Estimate | None:
+    xa, xb = [], []
+    for a_key, b_key in pairs:
+        a, b = table.get(a_key, {}), table.get(b_key, {})
+        for clip in sorted(set(a) & set(b)):
+            xa.append(a[clip][metric])
+            xb.append(b[clip][metric])
+    return paired_difference(xa, xb) if xa else None
+
+
+def _clean_key(bitrate: int) -> tuple:
+    return (bitrate, "none", "realtime", "clean")
+
+
+def _key_for(table, bitrate: int, loss: str, policy: str, condition: str) -> tuple:
+    return _clean_key(bitrate) if condition == "clean" else (bitrate, loss, policy, condition)
+
+
+def summarise(rows: list[dict], losses: list[str], bitrates: list[int], policies: list[str],
+              conditions: list[str]) -> dict:
+    """The `summary` list and the Must-show checks."""
+    table = _index(rows)
+    summary: list[dict] = []
+    # means per group
+    for key in sorted(table, key=lambda k: (k[0], str(k[1]), k[2], str(k[3]))):
+        bitrate, loss, policy, condition = key
+        group = list(table[key].values())
+        entry = {"kind": "mean", "bitrate": bitrate, "loss": loss, "policy": policy,
+                 "condition": condition, "n": len(group)}
+        for metric in METRICS:
+            entry[metric] = mean_ci([row[metric] for row in group]).as_dict()
+        totals = {d: int(sum(row["frames"][d] for row in group)) for d in DECISIONS}
+        totals["lost_network"] = int(sum(row["frames"]["lost_network"] for row in group))
+        totals["late"] = int(sum(row["frames"]["late"] for row in group))
+        entry["decisions"] = totals
+        entry["loss_measured"] = round(float(np.mean([row["loss_measured"] for row in group])), 4)
+        entry["delay_ms"] = {"mean": round(float(np.mean([row["delay_ms"]["mean"] for row in group])), 2),
+                             "p95": round(float(np.mean([row["delay_ms"]["p95"] for row in group])), 2)}
+        summary.append(entry)
+
+    def add_paired(kind: str, a_key: tuple, b_key: tuple, **labels) -> None:
+        for metric in METRICS:
+            estimate = _paired(table, a_key, b_key, metric)
+            if estimate is None:
+                continue
+            summary.append({"kind": kind, "metric": metric, **labels, "diff": estimate.as_dict(),
+                            "significant": significant(estimate)})
+
+    ladder = [c for c in LADDER if c in conditions]
+    for bitrate in bitrates:
+        for loss in losses:
+            for policy in policies:
+                # neighbouring rungs of the ladder
+                for lower, upper in zip(ladder, ladder[1:]):
+                    # clean exists in the real-time policy only: both policies step up to it
+                    add_paired("ladder_step", _key_for(table, bitrate, loss, policy, lower),
+                               _key_for(table, bitrate, loss, policy, upper), bitrate=bitrate,
+                               loss=loss, policy=policy, a=lower, b=upper)
+                if "dred" in conditions and "plc-deep" in conditions:
+                    add_paired("dred_vs_plc_deep", (bitrate, loss, policy, "plc-deep"),
+                               (bitrate, loss, policy, "dred"), bitrate=bitrate, loss=loss,
+                               policy=policy, a="plc-deep", b="dred")
+            if "realtime" in policies and "reference" in policies:
+                for condition in conditions:
+                    if condition == "clean":
+                        continue
+                    add_paired("realtime_vs_reference", (bitrate, loss, "reference", condition),
+                               (bitrate, loss, "realtime", condition), bitrate=bitrate, loss=loss,
+                               condition=condition, a="reference", b="realtime")
+    # the ladder pooled over the lossgen settings (pairs: clip x loss)
+    pooled_losses = [loss for loss in losses if loss.startswith("lossgen:")] or losses
+    for bitrate in bitrates:
+        for policy in policies:
+            for lower, upper in zip(ladder, ladder[1:]):
+                pairs = [(_key_for(table, bitrate, loss, policy, lower),
+                          _key_for(table, bitrate, loss, policy, upper)) for loss in pooled_losses]
+                for metric in METRICS:
+                    estimate = _pooled_paired(table, pairs, metric)
+                    if estimate is not None:
+                        summary.append({"kind": "ladder_pooled_step", "metric": metric,
+                                        "bitrate": bitrate, "policy": policy,
+                                        "losses": pooled_losses, "a": lower, "b": upper,
+                                        "diff": estimate.as_dict(),
+                                        "significant": significant(estimate)})
+            for condition in ladder:
+                values = []
+                for loss in pooled_losses:
+                    values += [row["plcmos"] for row in
+                               table.get(_key_for(table, bitrate, loss, policy, condition), {}).values()]
+                    if condition == "clean":
+                        break
+                if values:
+                    summary.append({"kind": "ladder_pooled_mean", "metric": "plcmos",
+                                    "bitrate": bitrate, "policy": policy, "losses": pooled_losses,
+                                    "condition": condition, "plcmos": mean_ci(values).as_dict(),
+                                    "human_mos": HUMAN_LADDER.get(condition)})
+    return {"summary": summary, "checks": checks(table, losses, bitrates, policies, conditions)}
+
+
+def _mean(table, key) -> Estimate | None:
+    group = table.get(key)
+    return mean_ci([row["plcmos"] for row in group.values()]) if group else None
+
+
+def checks(table, losses, bitrates, policies, conditions) -> list[dict]:
+    """The issue's Must-show measurements, each with its figure and pass / fail."""
+    out: list[dict] = []
+    # 1. the reference policy against opus_demo's figures (FACTS.md), 32 kb/s
+    if "reference" in policies and CHECK_BITRATE in bitrates:
+        clean = _mean(table, _clean_key(CHECK_BITRATE))
+        for loss, figures in REFERENCE_FIGURES.items():
+            if loss not in losses:
+                continue
+            for condition, facts in figures.items():
+                ours = _mean(table, (CHECK_BITRATE, loss, "reference", condition))
+                if ours is None:
+                    continue
+                tolerance = math.sqrt((ours.ci if math.isfinite(ours.ci) else 0.0) ** 2 + FACTS_CI ** 2)
+                diff = ours.mean - facts
+                relative = None
+                if clean is not None:
+                    relative = (ours.mean - clean.mean) - (facts - REFERENCE_CLEAN)
+                out.append({"check": "reference_vs_facts", "bitrate": CHECK_BITRATE, "loss": loss,
+                            "condition": condition, "ours": round(ours.mean, 3),
+                            "ours_ci": round(ours.ci, 3) if math.isfinite(ours.ci) else None,
+                            "facts": facts, "diff": round(diff, 3),
+                            "tolerance": round(tolerance, 3),
+                            "diff_relative_to_clean": None if relative is None else round(relative, 3),
+                            "pass": abs(diff) <= tolerance})
+    # 2. dred beats plc-deep by >= 0.25 (real-time, lossgen 20 %, 32 kb/s)
+    estimate = _paired(table, (CHECK_BITRATE, CHECK_LOSS, "realtime", "plc-deep"),
+                       (CHECK_BITRATE, CHECK_LOSS, "realtime", "dred"), "plcmos")
+    if estimate is not None:
+        out.append({"check": "dred_minus_plc_deep", "bitrate": CHECK_BITRATE, "loss": CHECK_LOSS,
+                    "policy": "realtime", "diff": round(estimate.mean, 3),
+                    "ci": round(estimate.ci, 3) if math.isfinite(estimate.ci) else None,
+                    "threshold": 0.25, "pass": estimate.mean >= 0.25})
+    # 3. real-time within 0.1 of reference, every condition (same setting)
+    for condition in conditions:
+        if condition == "clean":
+            continue
+        estimate = _paired(table, (CHECK_BITRATE, CHECK_LOSS, "reference", condition),
+                           (CHECK_BITRATE, CHECK_LOSS, "realtime", condition), "plcmos")
+        if estimate is None:
+            continue
+        rows = table[(CHECK_BITRATE, CHECK_LOSS, "realtime", condition)].values()
+        out.append({"check": "realtime_minus_reference", "bitrate": CHECK_BITRATE,
+                    "loss": CHECK_LOSS, "condition": condition, "diff": round(estimate.mean, 3),
+                    "ci": round(estimate.ci, 3) if math.isfinite(estimate.ci) else None,
+                    "threshold": -0.1,
+                    "mean_delay_ms": round(float(np.mean([r["delay_ms"]["mean"] for r in rows])), 1),
+                    "pass": abs(estimate.mean) <= 0.1})
+    # 4. adaptive >= best fixed - 0.05 at each loss and bitrate (per policy; real-time is the call)
+    if "adaptive" in conditions:
+        for policy in policies:
+            for bitrate in bitrates:
+                for loss in losses:
+                    ours = _mean(table, (bitrate, loss, policy, "adaptive"))
+                    fixed = {c: _mean(table, (bitrate, loss, policy, c)) for c in FIXED_LOSSY
+                             if c in conditions}
+                    fixed = {c: e for c, e in fixed.items() if e is not None}
+                    if ours is None or not fixed:
+                        continue
+                    best = max(fixed, key=lambda c: fixed[c].mean)
+                    estimate = _paired(table, (bitrate, loss, policy, best),
+                                       (bitrate, loss, policy, "adaptive"), "plcmos")
+                    chosen = [r["settings"] for r in table[(bitrate, loss, policy, "adaptive")].values()]
+                    out.append({"check": "adaptive_minus_best_fixed", "policy": policy,
+                                "bitrate": bitrate, "loss": loss, "best_fixed": best,
+                                "adaptive": round(ours.mean, 3), "best": round(fixed[best].mean, 3),
+                                "diff": round(estimate.mean, 3),
+                                "ci": round(estimate.ci, 3) if math.isfinite(estimate.ci) else None,
+                                "threshold": -0.05, "adaptive_settings": describe_settings(chosen),
+                                "pass": estimate.mean >= -0.05})
+    return out
+
+
+def describe_settings(settings: list[dict]) -> str:
+    """What the controller chose over the clips, e.g. '32k FEC off x33; DRED 200-960 ms (median 300)'."""
+    counts: dict[str, int] = defaultdict(int)
+    for s in settings:
+        counts[f"{s['bitrate'] // 1000}k FEC {'on' if s['fec'] else 'off'}"] += 1
+    depths = sorted(s["dred_ms"] for s in settings)
+    text = ", ".join(f"{k} x{v}" for k, v in sorted(counts.items()))
+    if depths:
+        low, high, median = depths[0], depths[-1], depths[len(depths) // 2]
+        text += f"; DRED {low} ms" if low == high else f"; DRED {low}-{high} ms (median {median})"
+    return text
+
+
+# ---------------------------------------------------------------- writing
+
+def write_json(path: Path, meta: dict, rows: list[dict], summary: dict) -> None:
+    document = {**meta, "rows": rows, "summary": summary["summary"], "checks": summary["checks"]}
+    path.write_text(json.dumps(document, indent=1, sort_keys=False) + "\n")
+
+
+def _fmt(estimate: dict | None, digits: int = 2) -> str:
+    if not estimate or estimate.get("mean") is None:
+        return "–"
+    if estimate.get("ci") is None:
+        return f"{estimate['mean']:.{digits}f}"
+    return f"{estimate['mean']:.{digits}f} ± {estimate['ci']:.{digits}f}"
+
+
+def write_markdown(path: Path, meta: dict, summary: dict, losses: list[str], bitrates: list[int],
+                   policies: list[str], conditions: list[str], plots: list[str]) -> None:
+    entries = summary["summary"]
+    means = {(e["bitrate"], e["loss"], e["policy"], e["condition"]): e
+             for e in entries if e["kind"] == "mean"}
+    lines: list[str] = ["# dred-rtc eval", ""]
+    lines += [f"Command: `{meta['command']}`", "",
+              f"Seed {meta['seed']}; {meta['corpus']['clips']} clips "
+              f"({meta['corpus']['minutes']:.1f} min; speakers: {meta['corpus']['speakers']}); "
+              f"jitter `{meta['jitter']}`; {meta['jobs']} simulated calls in "
+              f"{meta['seconds']:.0f} s on {meta['workers']} worker(s).", "",
+              "PLCMOS v2 (speechmos, 16 kHz, 15 seeded virtual raters, the same panel for every "
+              "clip) is the primary metric; ESTOI (pystoi, after block time-alignment) the "
+              "intrusive one. Cells: mean ± 95 % CI half-width (Student t over clips). "
+              "`clean` is coded without loss (its column repeats).", ""]
+    order = [c for c in ["clean"] + [c for c in LADDER if c != "clean"] + ["adaptive"] if c in conditions]
+    for metric in METRICS:
+        lines += [f"## {metric.upper() if metric == 'estoi' else 'PLCMOS'} per condition", ""]
+        for bitrate in bitrates:
+            for policy in policies:
+                lines += [f"### {bitrate // 1000} kb/s, {policy} policy", "",
+                          "| condition | " + " | ".join(losses) + " |",
+                          "|---|" + "---|" * len(losses)]
+                for condition in order:
+                    if condition == "clean" and policy != "realtime":
+                        continue
+                    cells = []
+                    for loss in losses:
+                        key = (bitrate, "none", "realtime", "clean") if condition == "clean" \
+                            else (bitrate, loss, policy, condition)
+                        cells.append(_fmt(means.get(key, {}).get(metric), 2 if metric == "plcmos" else 3))
+                    lines.append(f"| {condition} | " + " | ".join(cells) + " |")
+                lines.append("")
+    # decisions and delay
+    lines += ["## Decisions and playout delay", "",
+              "Frames played by decision (summed over clips), network loss measured, mean / p95 "
+              "playout delay (mean over clips).", "",
+              "| bitrate | loss | policy | condition | normal | lbrr | dred | plc | lost | delay mean / p95 ms |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for key in sorted(means, key=lambda k: (k[0], str(k[1]), k[2], order.index(k[3]) if k[3] in order else 99)):
+        e = means[key]
+        d = e["decisions"]
+        lines.append(f"| {key[0] // 1000}k | {key[1]} | {key[2]} | {key[3]} | {d['normal']} | "
+                     f"{d['lbrr']} | {d['dred']} | {d['plc']} | {100 * e['loss_measured']:.1f}% | "
+                     f"{e['delay_ms']['mean']:.0f} / {e['delay_ms']['p95']:.0f} |")
+    lines.append("")
+    # ladder
+    lines += ["## The ladder next to the human ladder (FACTS.md)", "",
+              "PLCMOS pooled over the lossgen settings; steps are paired per clip x loss "
+              "(mean ± 95 % CI). Human: ACR MOS of the libopus listening test (966 clips; its "
+              "lowest rung is loss without concealment, ours classic PLC).", ""]
+    pooled = [e for e in entries if e["kind"] == "ladder_pooled_mean"]
+    steps = {(e["bitrate"], e["policy"], e["a"], e["b"]): e for e in entries
+             if e["kind"] == "ladder_pooled_step" and e["metric"] == "plcmos"}
+    for bitrate in bitrates:
+        for policy in policies:
+            rungs = [e for e in pooled if e["bitrate"] == bitrate and e["policy"] == policy]
+            if not rungs:
+                continue
+            lines += [f"### {bitrate // 1000} kb/s, {policy}", "",
+                      "| rung | PLCMOS | step from previous | human MOS | human step |",
+                      "|---|---|---|---|---|"]
+            previous = None
+            human_prev = None
+            for e in rungs:
+                step = steps.get((bitrate, policy, previous, e["condition"])) if previous else None
+                human = e["human_mos"] if e["human_mos"] is not None else (
+                    HUMAN_LADDER["lossy"] if e["condition"] == "plc-classic" else None)
+                human_label = "" if e["human_mos"] is not None else (" (lossy)" if human else "")
+                human_step = (f"{human - human_prev:+.2f}" if human is not None and human_prev is not None
+                              else "")
+                step_text = ""
+                if step:
+                    diff = step["diff"]
+                    step_text = f"{diff['mean']:+.2f} ± {diff['ci']:.2f}" if diff["ci"] is not None \
+                        else f"{diff['mean']:+.2f}"
+                    step_text += " *" if step["significant"] else ""
+                lines.append(f"| {e['condition']} | {_fmt(e['plcmos'])} | {step_text} | "
+                             f"{'' if human is None else f'{human:.2f}'}{human_label} | {human_step} |")
+                previous, human_prev = e["condition"], human
+            lines += ["", "`*`: the paired 95 % CI excludes 0.", ""]
+    # checks
+    lines += ["## Must-show checks (issue 7)", ""]
+    check_rows = summary["checks"]
+    if not check_rows:
+        lines += ["No check applies to the settings of this run (they need lossgen:0.2 at "
+                  "32 kb/s and both policies).", ""]
+    for name, title in [("reference_vs_facts", "Reference policy vs opus_demo (FACTS.md), 32 kb/s"),
+                        ("dred_minus_plc_deep", "dred - plc-deep, real-time, lossgen 20 %, 32 kb/s (>= 0.25)"),
+                        ("realtime_minus_reference", "real-time - reference, lossgen 20 %, 32 kb/s (|diff| <= 0.1)"),
+                        ("adaptive_minus_best_fixed", "adaptive - best fixed condition (>= -0.05)")]:
+        group = [c for c in check_rows if c["check"] == name]
+        if not group:
+            continue
+        lines += [f"### {title}", ""]
+        if name == "reference_vs_facts":
+            lines += ["| loss | condition | ours | opus_demo | diff | tolerance | diff rel. to clean | pass |",
+                      "|---|---|---|---|---|---|---|---|"]
+            for c in group:
+                rel = "" if c["diff_relative_to_clean"] is None else f"{c['diff_relative_to_clean']:+.2f}"
+                ci = f" ± {c['ours_ci']:.2f}" if c["ours_ci"] is not None else ""
+                lines.append(f"| {c['loss']} | {c['condition']} | {c['ours']:.2f}{ci} | {c['facts']:.2f} | "
+                             f"{c['diff']:+.2f} | {c['tolerance']:.2f} | {rel} | {'yes' if c['pass'] else 'NO'} |")
+        elif name == "adaptive_minus_best_fixed":
+            lines += ["| policy | bitrate | loss | adaptive | best fixed | diff | settings chosen | pass |",
+                      "|---|---|---|---|---|---|---|---|"]
+            for c in group:
+                chosen = c["adaptive_settings"]
+                ci = f" ± {c['ci']:.2f}" if c["ci"] is not None else ""
+                lines.append(f"| {c['policy']} | {c['bitrate'] // 1000}k | {c['loss']} | {c['adaptive']:.2f} | "
+                             f"{c['best_fixed']} {c['best']:.2f} | {c['diff']:+.2f}{ci} | {chosen} | "
+                             f"{'yes' if c['pass'] else 'NO'} |")
+        else:
+            lines += ["| condition | diff | mean delay (ms) | pass |", "|---|---|---|---|"]
+            for c in group:
+                ci = f" ± {c['ci']:.2f}" if c["ci"] is not None else ""
+                lines.append(f"| {c.get('condition', 'dred vs plc-deep')} | {c['diff']:+.2f}{ci} | "
+                             f"{c.get('mean_delay_ms', '')} | {'yes' if c['pass'] else 'NO'} |")
+        lines.append("")
+    if plots:
+        lines += ["## Plots", ""] + [f"![{name}]({name})" for name in plots] + [""]
+    path.write_text("\n".join(lines))

@@ -1,0 +1,207 @@
+"""The sweep: clips x conditions x policies x loss settings x bitrates, on all cores.
+
+Each job simulates one call with `dred_rtc.sim.simulate` and scores its output. Jobs run in a
+process pool (spawned workers, onnxruntime and BLAS limited to one thread each, so N workers
+use N cores); results are put back in plan order, so the report does not depend on which
+worker finished first. Every random choice comes from the run seed: the same seed gives the
+same report, bit for bit.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from .conditions import (CONDITIONS, Settings, adaptive_settings, call_seed, fixed_settings,
+                         sim_options)
+from .corpus import Clip
+
+#: per-frame playout delay histogram: 5 ms bins from -20 to 600 ms
+DELAY_BINS = np.arange(-20.0, 605.0, 5.0)
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+@dataclass(frozen=True)
+class Job:
+    index: int
+    clip: Clip
+    condition: str
+    policy: str
+    loss: str          # "none" for clean
+    bitrate: int       # the condition's total bitrate budget
+    settings: Settings
+    seed: int          # simulator seed: same for all conditions of a clip x loss
+    jitter: str
+    wav: str | None = None
+    note: str = ""
+
+
+@dataclass
+class Plan:
+    jobs: list[Job] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.+-]+", "_", text).strip("_")[:60]
+
+
+def plan_jobs(clips: list[Clip], losses: list[str], bitrates: list[int], conditions: list[str],
+              policies: list[str], seed: int, jitter: str = "none",
+              keep_dir: Path | None = None) -> Plan:
+    """Every job of a sweep, in report order. Clean runs once per clip x bitrate (loss none,
+    real-time policy: with nothing lost there is nothing for the reference to do better)."""
+    plan = Plan()
+    for bitrate in bitrates:
+        for clip in clips:
+            entries: list[tuple[str, str, str]] = []
+            if "clean" in conditions:
+                entries.append(("clean", "realtime", "none"))
+            for loss in losses:
+                for condition in conditions:
+                    if condition == "clean":
+                        continue
+                    for policy in policies:
+                        entries.append((condition, policy, loss))
+            for condition, policy, loss in entries:
+                note = ""
+                if condition == "adaptive":
+                    settings, note = adaptive_settings(loss, bitrate, seed, clip.name)
+                else:
+                    settings = fixed_settings(condition, bitrate)
+                wav = None
+                if keep_dir is not None:
+                    wav = str(keep_dir / clip.name /
+                              f"{condition}-{policy}-{_slug(loss)}-{bitrate // 1000}k.wav")
+                plan.jobs.append(Job(len(plan.jobs), clip, condition, policy, loss, bitrate,
+                                     settings, call_seed(seed, clip.name, loss), jitter, wav, note))
+    return plan
+
+
+# ---------------------------------------------------------------- worker side
+
+_metrics = None
+_clip_cache: dict[str, np.ndarray] = {}
+
+
+def _limit_threads() -> None:
+    for name in _THREAD_VARS:
+        os.environ[name] = "1"
+
+
+def init_worker(metric_seed: int) -> None:
+    """Build the metrics once per process, with one onnxruntime thread."""
+    global _metrics
+    _limit_threads()
+    from .metrics import Metrics
+    _metrics = Metrics(metric_seed, threads=1)
+
+
+def _load(clip: Clip) -> np.ndarray:
+    pcm = _clip_cache.get(clip.path)
+    if pcm is None:
+        pcm = clip.load()
+        if len(_clip_cache) > 64:
+            _clip_cache.clear()
+        _clip_cache[clip.path] = pcm
+    return pcm
+
+
+def run_job(job: Job) -> tuple[int, dict, np.ndarray]:
+    """Simulate and score one job; returns (index, report row, delay histogram)."""
+    from ..sim import simulate
+
+    if _metrics is None:
+        raise RuntimeError("init_worker() was not called in this process")
+    pcm = _load(job.clip)
+    options = sim_options(job.settings, loss=job.loss, policy=job.policy, seed=job.seed,
+                          jitter=job.jitter)
+    result = simulate(pcm, options)
+    scores = _metrics(pcm, result.output)
+    report = result.report
+    frames = {key: int(report["frames"].get(key, 0))
+              for key in ("total", "lost_network", "late", "normal", "lbrr", "dred", "plc")}
+    sim = report.get("sim", {})
+    input_frames = int(sim.get("input_frames") or max(1, frames["total"]))
+    delays = np.array([entry["delay_ms"] for entry in result.frame_log], dtype=float)
+    histogram = np.histogram(np.clip(delays, DELAY_BINS[0], DELAY_BINS[-1] - 1e-9),
+                             bins=DELAY_BINS)[0] if delays.size else np.zeros(DELAY_BINS.size - 1)
+    if job.wav:
+        from ..audio.wav import write_wav
+        write_wav(job.wav, result.output)
+    row = {
+        "clip": job.clip.name,
+        "speaker": job.clip.speaker,
+        "sex": job.clip.sex,
+        "condition": job.condition,
+        "policy": job.policy,
+        "loss": job.loss,
+        "bitrate": job.bitrate,
+        "plcmos": round(scores["plcmos"], 6),
+        "estoi": round(scores["estoi"], 6),
+        "frames": frames,
+        "loss_measured": round(frames["lost_network"] / input_frames, 6),
+        "delay_ms": {"mean": round(float(report["delay_ms"]["mean"]), 3),
+                     "p95": round(float(report["delay_ms"]["p95"]), 3)},
+        "settings": job.settings.as_dict(),
+        "sent_kbps": round(float(sim["bitrate_kbps"]), 3) if "bitrate_kbps" in sim else None,
+        "seed": job.seed,
+        "wav": job.wav,
+    }
+    if job.note:
+        row["adaptive_reason"] = job.note
+    return job.index, row, histogram.astype(np.int64)
+
+
+def run_plan(plan: Plan, *, metric_seed: int, workers: int, progress: bool = True
+             ) -> tuple[list[dict], list[np.ndarray]]:
+    """Run every job; rows and histograms come back in plan order."""
+    from tqdm import tqdm
+
+    rows: list[dict | None] = [None] * len(plan)
+    hists: list[np.ndarray | None] = [None] * len(plan)
+    bar = tqdm(total=len(plan), desc="eval", unit="call", file=sys.stderr, disable=not progress,
+               dynamic_ncols=True)
+    try:
+        if workers <= 1:
+            init_worker(metric_seed)
+            for job in plan.jobs:
+                index, row, hist = run_job(job)
+                rows[index], hists[index] = row, hist
+                bar.update()
+        else:
+            _limit_threads()  # inherited by the spawned workers before they import anything
+            with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                                     initializer=init_worker, initargs=(metric_seed,)) as pool:
+                futures = [pool.submit(run_job, job) for job in plan.jobs]
+                try:
+                    for future in as_completed(futures):
+                        index, row, hist = future.result()
+                        rows[index], hists[index] = row, hist
+                        bar.update()
+                except BaseException:
+                    for future in futures:
+                        future.cancel()
+                    raise
+    finally:
+        bar.close()
+    return [row for row in rows if row is not None], [h for h in hists if h is not None]
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
+__all__ = ["CONDITIONS", "DELAY_BINS", "Job", "Plan", "default_workers", "plan_jobs", "run_plan"]
