@@ -134,7 +134,41 @@ def _choose_channels(sd, index: int, kind: str, maximum: int) -> int:
     return 1
 
 
-class MicrophoneSource:
+class _DeviceStream:
+    """What the microphone and the speaker share: the chosen device, its format, its stream."""
+
+    device: dict
+    channels: int
+    device_rate: int
+    _stream: Any
+
+    def _choose_device(self, sd: Any, device: str | int | None, kind: str, device_rate: int | None) -> int:
+        """Find the device and the channel count and rate it can do; returns its index."""
+        self.device = find_device(device, kind)
+        index = self.device["index"]
+        self.channels = _choose_channels(sd, index, kind, self.device["inputs" if kind == "input" else "outputs"])
+        self.device_rate = _choose_rate(sd, index, kind, self.channels, device_rate,
+                                        self.device["default_samplerate"])
+        return index
+
+    @property
+    def name(self) -> str:
+        return self.device["name"]
+
+    @property
+    def latency(self) -> float:
+        """The latency PortAudio reports for the stream, seconds."""
+        return float(self._stream.latency)
+
+    def _close_stream(self) -> None:
+        try:
+            self._stream.stop()
+        except Exception:  # already stopped / device gone
+            pass
+        self._stream.close()
+
+
+class MicrophoneSource(_DeviceStream):
     """Audio input as an async source of 20 ms frames (960 int16 samples, 48 kHz mono).
 
     The stream starts on `start()` or the first `read()`. At most `max_buffered_ms` of audio
@@ -144,11 +178,7 @@ class MicrophoneSource:
     def __init__(self, device: str | int | None = None, *, device_rate: int | None = None,
                  latency: str | float = "low", max_buffered_ms: int = 200):
         sd = _sd()
-        self.device = find_device(device, "input")
-        index = self.device["index"]
-        self.channels = _choose_channels(sd, index, "input", self.device["inputs"])
-        self.device_rate = _choose_rate(sd, index, "input", self.channels, device_rate,
-                                        self.device["default_samplerate"])
+        index = self._choose_device(sd, device, "input", device_rate)
         self._resampler = (soxr.ResampleStream(self.device_rate, SAMPLE_RATE, 1, dtype="int16", quality="HQ")
                            if self.device_rate != SAMPLE_RATE else None)
         self._frames: collections.deque[np.ndarray] = collections.deque()
@@ -168,15 +198,6 @@ class MicrophoneSource:
                                           latency=latency, callback=self._callback)
         except sd.PortAudioError as error:
             raise NoAudioDevice(f"cannot open audio input {self.device['name']!r}: {error}; {_INPUT_HINT}") from None
-
-    @property
-    def name(self) -> str:
-        return self.device["name"]
-
-    @property
-    def latency(self) -> float:
-        """The input latency PortAudio reports, seconds."""
-        return float(self._stream.latency)
 
     def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         # PortAudio's thread: convert, resample, cut into frames; wake the reader.
@@ -241,11 +262,7 @@ class MicrophoneSource:
         if self._closed:
             return
         self._closed = True
-        try:
-            self._stream.stop()
-        except Exception:  # already stopped / device gone
-            pass
-        self._stream.close()
+        self._close_stream()
         if self._loop is not None and not self._loop.is_closed():
             try:
                 self._loop.call_soon_threadsafe(self._wake)
@@ -260,7 +277,7 @@ class MicrophoneSource:
         self.close()
 
 
-class SpeakerSink:
+class SpeakerSink(_DeviceStream):
     """Audio output driven by the device: its callback asks `pull_frame()` for each 20 ms frame
     (960 int16 samples, 48 kHz mono), from PortAudio's audio thread, exactly when the device
     needs it. Device blocks are `block_ms` long (10 ms by default: a frame is pulled every other
@@ -271,11 +288,7 @@ class SpeakerSink:
                  device_rate: int | None = None, latency: str | float = "low", block_ms: float = 10.0):
         sd = _sd()
         self.pull_frame = pull_frame
-        self.device = find_device(device, "output")
-        index = self.device["index"]
-        self.channels = _choose_channels(sd, index, "output", self.device["outputs"])
-        self.device_rate = _choose_rate(sd, index, "output", self.channels, device_rate,
-                                        self.device["default_samplerate"])
+        index = self._choose_device(sd, device, "output", device_rate)
         self._resampler = (soxr.ResampleStream(SAMPLE_RATE, self.device_rate, 1, dtype="int16", quality="HQ")
                            if self.device_rate != SAMPLE_RATE else None)
         self._fifo = np.zeros(0, dtype=np.int16)
@@ -290,15 +303,6 @@ class SpeakerSink:
                                            latency=latency, callback=self._callback)
         except sd.PortAudioError as error:
             raise NoAudioDevice(f"cannot open audio output {self.device['name']!r}: {error}; {_OUTPUT_HINT}") from None
-
-    @property
-    def name(self) -> str:
-        return self.device["name"]
-
-    @property
-    def latency(self) -> float:
-        """The output latency PortAudio reports, seconds."""
-        return float(self._stream.latency)
 
     def _next_frame(self) -> np.ndarray:
         try:
@@ -342,11 +346,7 @@ class SpeakerSink:
         if self._closed:
             return
         self._closed = True
-        try:
-            self._stream.stop()
-        except Exception:
-            pass
-        self._stream.close()
+        self._close_stream()
 
     def __enter__(self) -> "SpeakerSink":
         self.start()
