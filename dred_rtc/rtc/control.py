@@ -5,6 +5,8 @@
     {"type": "clock", "rtp_origin": 123, "start_time": 1732650000.25}      sender -> receiver:
         RTP timestamp and wall time of the first sample (mouth-to-ear delay on a shared clock)
     {"type": "end", "frames": 1500}    sender -> receiver: the input ended after this many frames
+    {"type": "end-ack"}                receiver -> sender: "end" arrived (a lossy link may delay it;
+                                       the sender does not hang up before, within a timeout)
     {"type": "bye"}                    hanging up on purpose (not a vanished peer)
 
 The channel is negotiated (id 0) on both sides, so no in-band open handshake is needed. Other
@@ -31,6 +33,10 @@ def clock(rtp_origin: int, start_time: float) -> dict:
 
 def end(frames: int) -> dict:
     return {"type": "end", "frames": int(frames)}
+
+
+def end_ack() -> dict:
+    return {"type": "end-ack"}
 
 
 def bye() -> dict:
@@ -63,6 +69,6 @@ def parse(data: object) -> dict | None:
     elif kind == "end":
         if _number(message.get("frames")) and message["frames"] >= 0:
             return message
-    elif kind == "bye":
+    elif kind in ("end-ack", "bye"):
         return message
     return None

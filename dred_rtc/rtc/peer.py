@@ -114,6 +114,7 @@ class Peer:
         self.end_reason: str | None = None
         self.remote_ended = False           # the peer's input has ended
         self.remote_hung_up = asyncio.Event()
+        self.end_acknowledged = asyncio.Event()  # the peer has our end-of-input message
         self.stop_requested = asyncio.Event()   # local hang-up (Ctrl-C, SIGTERM)
         self.on_decision: Callable[[Decision], None] | None = None
         self._tasks: list[asyncio.Task] = []
@@ -241,6 +242,9 @@ class Peer:
         elif kind == "end":
             self.remote_ended = True
             self.receiver.set_output_limit(int(message["frames"]))
+            self._send(control.end_ack())
+        elif kind == "end-ack":
+            self.end_acknowledged.set()
         elif kind == "bye":
             self.remote_hung_up.set()
 
@@ -280,6 +284,7 @@ class Peer:
             if now - reference > self.options.media_timeout + (0 if last is not None else 5.0):
                 return self._end(f"no media from the peer for {now - reference:.1f} s: peer gone")
             if self.track.source_ended and self.receiver.output_done.is_set():
+                await self._await_end_ack()
                 return self._end("both inputs played out")
             if status is not None and now >= next_status:
                 status(self)
@@ -293,6 +298,14 @@ class Peer:
                 await asyncio.wait_for(self.receiver.output_done.wait(), timeout)
             except asyncio.TimeoutError:
                 pass
+
+    async def _await_end_ack(self, timeout: float = 3.0) -> None:
+        """Hang up only once the peer knows where our input ended (it cuts its output there);
+        over a lossy link the reliable channel may still be retransmitting that message."""
+        try:
+            await asyncio.wait_for(self.end_acknowledged.wait(), timeout)
+        except asyncio.TimeoutError:
+            log.info("the peer did not acknowledge the end of our input within %.1f s", timeout)
 
     def _end(self, reason: str) -> str:
         self.end_reason = reason

@@ -32,7 +32,7 @@ def test_control_messages_round_trip_and_malformed_ones_are_dropped():
 
     from dred_rtc.rtc import control
     for message in (control.loss(0.2, 2.5, 50), control.loss(0.0, None, 50), control.clock(123, 1.5e9),
-                    control.end(1500), control.bye()):
+                    control.end(1500), control.end_ack(), control.bye()):
         assert control.parse(json.dumps(message)) == message
     for bad in ("", "[]", "{", '{"type": "loss"}', '{"type": "clock", "rtp_origin": -1, "start_time": 1}',
                 '{"type": "end", "frames": "many"}', '{"type": "end", "frames": true}', '{"type": "nope"}',
