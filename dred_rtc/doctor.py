@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import shutil
 from typing import Any
 
 from .cache import opus_prefix, speech_dir
-
-
-def lossgen_path() -> str | None:
-    path = opus_prefix() / "lib" / "liblossgen.so"
-    return str(path) if path.is_file() else None
 
 
 def _audio_devices() -> dict[str, Any]:
@@ -38,16 +32,12 @@ def report() -> dict[str, Any]:
     except (OpusLibraryNotFound, OSError) as error:
         result = {"libopus_version": None, "libopus_path": None, "dred": False,
                   "deep_plc": False, "osce": False, "error": str(error)}
-    lossgen = lossgen_path()
-    if lossgen:
-        try:
-            ctypes.CDLL(lossgen)
-        except OSError:
-            lossgen = None
+    from .impair import lossgen
+    lossgen_ok = lossgen.available()
     opus_demo = opus_prefix() / "bin" / "opus_demo"
     result.update({
-        "lossgen": lossgen is not None,
-        "lossgen_path": lossgen,
+        "lossgen": lossgen_ok,
+        "lossgen_path": str(lossgen.lossgen_path()) if lossgen_ok else None,
         "opus_demo": str(opus_demo) if opus_demo.is_file() else None,
         "speech_corpus": str(speech_dir()) if any(speech_dir().glob("*.wav")) else None,
         "audio": _audio_devices(),

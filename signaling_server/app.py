@@ -207,7 +207,7 @@ class Hub:
 
     def _join(self, peer: _Peer, room: str) -> None:
         if peer.room is not None:
-            raise ProtocolError(protocol.ALREADY_JOINED, f"already in a room; send leave first")
+            raise ProtocolError(protocol.ALREADY_JOINED, "already in a room; send leave first")
         members = self.rooms.get(room)
         if members is not None and len(members) >= ROOM_CAPACITY:
             log.info("room-full: peer %s (%s) turned away", peer.peer_id[:8], peer.remote)

@@ -211,8 +211,6 @@ ASTERISK_SPEAKERS = [
                                    "ru-RU", "CC-BY-3.0", "debian:asterisk-core-sounds-ru-g722"), "ru"),
 ]
 
-DEBIAN_PACKAGES = [speaker.source.split(":", 1)[1] for _, speaker, _ in ASTERISK_SPEAKERS]
-
 
 def _asterisk_prompts(directory: Path) -> list[Path]:
     # top-level prompts only, in name order (stable across machines)

@@ -35,7 +35,6 @@ class DelayEstimator:
         self.margin_ms = margin_ms
         self._hist = np.zeros(int(max_ms / bucket_ms) + 2)
         self._blocks = 0
-        self._transits: deque[tuple[float, float]] = deque()  # (arrival, transit) for the min window
         self._mins: deque[tuple[float, float]] = deque()      # monotone deque of window minima
         self._block_start: float | None = None
         self._block_max = 0.0

@@ -29,7 +29,7 @@ from pathlib import Path
 from ..impair import ImpairSpecError
 from .namespaces import LinkSession, NetnsError, run, stop
 from .nfqueue import nfqueue_support
-from .tc_netem import LinkParams, NetemUnsupported, netem_args, netem_support, qdisc_commands, show_command
+from .tc_netem import LinkParams, NetemUnsupported, netem_args, netem_support, qdisc_commands
 
 BACKENDS = ("netem", "nfqueue", "inprocess")
 
@@ -245,9 +245,3 @@ def start_impairment(name: str, session: LinkSession, params: LinkParams, seed: 
     except (NetnsError, ImpairSpecError) as error:
         raise BackendError(str(error)) from None
     raise BackendError(f"backend {name!r} does not impair a namespace link")
-
-
-def show_qdiscs(session: LinkSession) -> str:
-    link = session.link
-    return "\n".join(run(show_command(dev, ns), check=False).stdout.strip()
-                     for ns, dev in ((link.ns_a, link.dev_a), (link.ns_b, link.dev_b)))

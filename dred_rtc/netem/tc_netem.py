@@ -119,10 +119,6 @@ def teardown_commands(dev: str, ns: str | None = None) -> list[list[str]]:
     return [[*tc, "qdisc", "del", "dev", dev, "root"]]
 
 
-def show_command(dev: str, ns: str | None = None) -> list[str]:
-    tc = ["tc", "-n", ns] if ns else ["tc"]
-    return [*tc, "qdisc", "show", "dev", dev]
-
 
 def kernel_config_says() -> str | None:
     """What /proc/config.gz says about CONFIG_NET_SCH_NETEM (None when it is not readable)."""

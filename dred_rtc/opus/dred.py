@@ -28,18 +28,6 @@ class Dred:
         self.end = 0
         self.processed = False
 
-    @property
-    def covers(self) -> bool:
-        return self.reach > 0
-
-    def can_rebuild(self, offset: int, frame_size: int) -> bool:
-        """Whether a frame starting `offset` samples before the packet lies within the coded reach.
-
-        Per libopus, coverage holds while offset < reach + one frame; the newest `end`
-        samples before the packet are silence that was not coded.
-        """
-        return self.processed and self.reach > 0 and offset <= self.reach and offset > self.end
-
     def close(self) -> None:
         self._finalizer()
 

@@ -229,6 +229,3 @@ class RedundancyController:
             abs(a.dred_ms - b.dred_ms) >= max(60, 0.2 * max(a.dred_ms, b.dred_ms))
         return a.fec != b.fec or a.bitrate != b.bitrate or depth_moved
 
-    def with_limits(self, limits: Limits) -> "RedundancyController":
-        """The same controller under new limits (the peer's fmtp arrived)."""
-        return replace(self, limits=limits)

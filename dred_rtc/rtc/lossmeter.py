@@ -37,7 +37,6 @@ class LossMeter:
         self.received = 0
         self.first: int | None = None
         self._base_expected = 0
-        self._base_received = 0
         self._lost_total = 0
         self._bursts_total = 0
         self._base_lost = 0
