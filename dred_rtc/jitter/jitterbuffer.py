@@ -158,7 +158,7 @@ class JitterBuffer:
         gap = ext_seq - highest_before - 1 if highest_before is not None else 0
         self._delay.update(arrival, entry.ts, self._recovery_ms(gap, entry))
 
-    def _recovery_ms(self, gap: int, entry) -> float:
+    def _recovery_ms(self, gap: int, entry: BufferedPacket) -> float:
         """Extra delay that would have let this packet's redundancy rebuild the `gap` packets
         lost just before it: all of them from DRED (up to `recovery_cap_ms`), one from LBRR."""
         if gap <= 0:
