@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from .conditions import (CONDITIONS, DEFAULT_BITRATES, DEFAULT_LOSSES, POLICIES, QUICK_LOSSES,
-                         check_loss_spec)
+                         Playout, check_loss_spec)
+from ..sim.command import add_playout_arguments, min_delay_from_args
 
 QUICK_CLIPS = 4
 
@@ -36,6 +37,7 @@ def register(subparsers) -> None:
                         help="only these policies; repeatable (default: both)")
     parser.add_argument("--jitter", default="none", metavar="SPEC",
                         help="network jitter for every call: none | normal:MEAN_MS,SD_MS (default none)")
+    add_playout_arguments(parser)
     parser.add_argument("--clips", type=int, default=None, metavar="N",
                         help="use only N corpus clips, alternating female / male speakers")
     parser.add_argument("--out", type=Path, default=Path("eval-report"), metavar="DIR",
@@ -87,6 +89,7 @@ def run(args) -> int:
         raise _usage("--clips must be >= 1")
     if args.workers is not None and args.workers < 1:
         raise _usage("--workers must be >= 1")
+    playout = Playout(patience=args.patience, min_delay_ms=min_delay_from_args(args))
     losses = args.loss or (QUICK_LOSSES if args.quick else DEFAULT_LOSSES)
     try:
         losses = list(dict.fromkeys(check_loss_spec(spec) for spec in losses))
@@ -120,7 +123,8 @@ def run(args) -> int:
         from ..audio.wav import write_wav
         for clip in clips:
             write_wav(keep_dir / clip.name / "input.wav", clip.load())
-    plan = plan_jobs(clips, losses, bitrates, conditions, policies, args.seed, args.jitter, keep_dir)
+    plan = plan_jobs(clips, losses, bitrates, conditions, policies, args.seed, args.jitter, keep_dir,
+                     playout)
     started = time.perf_counter()
     rows, hists = run_plan(plan, metric_seed=args.seed, workers=min(workers, len(plan)),
                            progress=not args.no_progress)
@@ -133,7 +137,7 @@ def run(args) -> int:
         if len(sys.argv) > 1 and sys.argv[1] == "eval" else "dred-rtc eval",
         "seed": args.seed,
         "losses": losses, "bitrates": bitrates, "conditions": conditions, "policies": policies,
-        "jitter": args.jitter,
+        "jitter": args.jitter, "playout": playout.as_dict(),
         "metrics": {"plcmos": "PLCMOS v2 (speechmos plcmos_v2.onnx, 16 kHz, 15 raters seeded "
                               "with the run seed)",
                     "estoi": "ESTOI (pystoi, extended=True, 16 kHz, block time-aligned)"},

@@ -138,10 +138,24 @@ def check_loss_spec(spec: str) -> str:
     return spec.strip()
 
 
-def sim_options(settings: Settings, *, loss: str, policy: str, seed: int, jitter: str):
+@dataclass(frozen=True)
+class Playout:
+    """How the real-time receiver trades delay for rebuilt frames (the jitter buffer's
+    defaults unless the user asks otherwise); the reference policy has no such choice."""
+
+    patience: bool = True
+    min_delay_ms: int | None = None   # None: the jitter buffer's own floor
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def sim_options(settings: Settings, *, loss: str, policy: str, seed: int, jitter: str,
+                playout: Playout = Playout()):
     """The adapter to the simulator's option names."""
     from ..sim import SimOptions
 
     return SimOptions(loss=loss, jitter=jitter, bitrate=settings.bitrate, dred_ms=settings.dred_ms,
                       fec=settings.fec, plc=settings.plc, policy=policy, seed=seed,
-                      expected_loss=settings.expected_loss, keep_log=True)
+                      expected_loss=settings.expected_loss, patience=playout.patience,
+                      min_delay_ms=playout.min_delay_ms, keep_log=True)

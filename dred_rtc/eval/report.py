@@ -249,7 +249,8 @@ def write_markdown(path: Path, meta: dict, summary: dict, losses: list[str], bit
     lines += [f"Command: `{meta['command']}`", "",
               f"Seed {meta['seed']}; {meta['corpus']['clips']} clips "
               f"({meta['corpus']['minutes']:.1f} min; speakers: {meta['corpus']['speakers']}); "
-              f"jitter `{meta['jitter']}`; {meta['jobs']} simulated calls in "
+              f"jitter `{meta['jitter']}`; {_playout_text(meta.get('playout'))}; "
+              f"{meta['jobs']} simulated calls in "
               f"{meta['seconds']:.0f} s on {meta['workers']} worker(s).", "",
               "PLCMOS v2 (speechmos, 16 kHz, 15 seeded virtual raters, the same panel for every "
               "clip) is the primary metric; ESTOI (pystoi, after block time-alignment) the "
@@ -362,3 +363,11 @@ def write_markdown(path: Path, meta: dict, summary: dict, losses: list[str], bit
     if plots:
         lines += ["## Plots", ""] + [f"![{name}]({name})" for name in plots] + [""]
     path.write_text("\n".join(lines))
+
+
+def _playout_text(playout: dict | None) -> str:
+    """The real-time receiver's settings, as the report's header states them."""
+    playout = playout or {}
+    patience = "patience on" if playout.get("patience", True) else "patience off"
+    floor = playout.get("min_delay_ms")
+    return f"real-time receiver: {patience}, " + (f"delay floor {floor} ms" if floor else "default delay floor")

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .conditions import (CONDITIONS, Settings, adaptive_settings, call_seed, fixed_settings,
-                         sim_options)
+from .conditions import (CONDITIONS, Playout, Settings, adaptive_settings, call_seed,
+                         fixed_settings, sim_options)
 from .corpus import Clip
 
 #: per-frame playout delay histogram: 5 ms bins from -20 to 600 ms
@@ -41,6 +41,7 @@ class Job:
     jitter: str
     wav: str | None = None
     note: str = ""
+    playout: Playout = Playout()
 
 
 @dataclass
@@ -57,7 +58,7 @@ def _slug(text: str) -> str:
 
 def plan_jobs(clips: list[Clip], losses: list[str], bitrates: list[int], conditions: list[str],
               policies: list[str], seed: int, jitter: str = "none",
-              keep_dir: Path | None = None) -> Plan:
+              keep_dir: Path | None = None, playout: Playout = Playout()) -> Plan:
     """Every job of a sweep, in report order. Clean runs once per clip x bitrate (loss none,
     real-time policy: with nothing lost there is nothing for the reference to do better)."""
     plan = Plan()
@@ -83,7 +84,8 @@ def plan_jobs(clips: list[Clip], losses: list[str], bitrates: list[int], conditi
                     wav = str(keep_dir / clip.name /
                               f"{condition}-{policy}-{_slug(loss)}-{bitrate // 1000}k.wav")
                 plan.jobs.append(Job(len(plan.jobs), clip, condition, policy, loss, bitrate,
-                                     settings, call_seed(seed, clip.name, loss), jitter, wav, note))
+                                     settings, call_seed(seed, clip.name, loss), jitter, wav, note,
+                                     playout))
     return plan
 
 
@@ -124,7 +126,7 @@ def run_job(job: Job) -> tuple[int, dict, np.ndarray]:
         raise RuntimeError("init_worker() was not called in this process")
     pcm = _load(job.clip)
     options = sim_options(job.settings, loss=job.loss, policy=job.policy, seed=job.seed,
-                          jitter=job.jitter)
+                          jitter=job.jitter, playout=job.playout)
     result = simulate(pcm, options)
     scores = _metrics(pcm, result.output)
     report = result.report

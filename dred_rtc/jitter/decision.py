@@ -176,7 +176,8 @@ class Decider:
             return True
         if self.use_dred:
             self.dred_for(newest)  # keeps the reach estimate fresh
-            if 0 < offset < self.reach_estimate() + unit:
+            reach = self.reach_estimate()
+            if reach > 0 and 0 < offset < reach + unit:
                 return True
         return False
 

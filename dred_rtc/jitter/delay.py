@@ -40,6 +40,7 @@ class DelayEstimator:
         self._block_max = 0.0
         self._block_need = 0.0  # largest relative delay + loss recovery in the block
         self.base: float | None = None  # transit of the fastest packet in the window (s)
+        self._origin: int | None = None  # first timestamp: keeps transit times small and exact
         self._recent: deque[float] = deque(maxlen=20)  # block maxima of the last ~10 s
         self._target_ms = self._clamp(start_ms)
 
@@ -62,7 +63,9 @@ class DelayEstimator:
         audio queued to rebuild typical bursts instead of concealing them; it does not move the
         lateness horizon, which is about arrival jitter only.
         """
-        transit = arrival - ts / self.sample_rate
+        if self._origin is None:
+            self._origin = ts
+        transit = self.transit(arrival, ts)
         while self._mins and self._mins[-1][1] >= transit:
             self._mins.pop()
         self._mins.append((arrival, transit))
@@ -106,6 +109,10 @@ class DelayEstimator:
         later than this past its nominal arrival is probably lost, not late."""
         return max(max(self._recent, default=0.0), self._block_max)
 
+    def transit(self, arrival: float, ts: int) -> float:
+        """Arrival time minus media time (s), media time counted from the first packet."""
+        return arrival - (ts - (self._origin or 0)) / self.sample_rate
+
     def nominal_arrival(self, ts: int) -> float:
         """When media time `ts` would have arrived on the fastest path seen lately (s)."""
-        return ts / self.sample_rate + (self.base or 0.0)
+        return (ts - (self._origin or 0)) / self.sample_rate + (self.base or 0.0)

@@ -39,10 +39,11 @@ class JitterConfig:
     patience: bool = True
     min_delay_ms: int = 20
     max_delay_ms: int = 400
-    patience_budget_ms: int = 300   # extra delay patience may add
+    patience_budget_ms: int = 100   # extra delay patience may add
     recovery_cap_ms: int = 40       # most delay the target keeps to rebuild bursts from DRED
     keep_log: bool = True           # per-frame and per-unit logs (off for long live calls)
     stretch: bool = True            # accelerate / decelerate toward the target delay
+    speed_up_speech_ms: int = 40    # excess delay above which speech itself is sped up (else pauses only)
 
 
 class _DredPool:
@@ -164,8 +165,9 @@ class JitterBuffer:
         if gap <= 0:
             return 0.0
         config = self.config
-        dred_reach_ms = self._reach_estimate() * 1000.0 / self.sample_rate
-        if config.use_dred and dred_reach_ms > 0:
+        dred = self._dred_for(entry) if config.use_dred else None  # its own reach, parsed once
+        dred_reach_ms = dred.reach * 1000.0 / self.sample_rate if dred is not None else 0.0
+        if dred_reach_ms > 0:
             return min(gap * config.frame_ms, dred_reach_ms, config.recovery_cap_ms)
         if config.use_lbrr and entry.lbrr:
             return float(config.frame_ms)
@@ -180,7 +182,7 @@ class JitterBuffer:
                 and position < buffer.played_until - self.sample_rate):
             return True  # newer packet, media time far in the past
         base = self._delay.base
-        return base is not None and arrival - position / self.sample_rate < base - 1.0
+        return base is not None and self._delay.transit(arrival, position) < base - 1.0
 
     def _new_stream(self, *, decoder_reset: bool) -> None:
         self._lost_before += max(0, self._buffer.expected_packets() - self._buffer.received_since_reset)
@@ -369,22 +371,25 @@ class JitterBuffer:
         delay = now + len(self._queue) / self.sample_rate - self._delay.nominal_arrival(self._play_ts)
         excess = delay - target
         frame = self.frame
-        if excess > 0.010:
-            # Accelerate only while media flows (packet, LBRR or DRED), never by
-            # skipping ahead over a gap that would have to be concealed.
-            for _ in range(3):
-                if len(self._queue) >= 3 * frame:
-                    break
-                plan = self._decider.plan(self._buffer, self._situation(now, target))
-                if plan.decision is Decision.PLC:
-                    break
-                self._produce(now, target, plan)
+        if abs(excess) <= 0.010:
+            return
+        # Stretch only media that flows (packet, LBRR or DRED): decoding ahead never
+        # commits to concealment that a later packet could still have avoided.
+        for _ in range(3):
+            if len(self._queue) >= 3 * frame:
+                break
+            plan = self._decider.plan(self._buffer, self._situation(now, target))
+            if plan.decision is Decision.PLC:
+                break
+            self._produce(now, target, plan)
+        if excess > 0:
             room = len(self._queue) - frame
             want = min(int(excess * self.sample_rate), room, frame)
             if want <= 0:
                 return
             samples, removed = stretch.accelerate(self._queue.samples, want, keep=0,
                                                   max_speech=frame // 2,
+                                                  speech=excess * 1000 > self.config.speed_up_speech_ms,
                                                   sample_rate=self.sample_rate)
             if removed:
                 self._queue.replace(samples, 0, -removed)
@@ -392,7 +397,7 @@ class JitterBuffer:
                 self._stats.removed_samples += removed
                 self._last_stretch_tick = self._tick
                 self._action = "accelerate"
-        elif excess < -0.010:
+        else:
             want = min(int(-excess * self.sample_rate), frame // 2)
             samples, inserted = stretch.decelerate(self._queue.samples, want, keep=0,
                                                    sample_rate=self.sample_rate)

@@ -41,11 +41,12 @@ def _fade(length: int) -> np.ndarray:
 
 
 def accelerate(pcm: np.ndarray, max_remove: int, *, keep: int = 0, max_speech: int | None = None,
-               sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, int]:
+               speech: bool = True, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, int]:
     """Shorten `pcm` by up to `max_remove` samples; returns (shorter pcm, samples removed).
 
     The first `keep` samples are left untouched (already promised to the output). Removes a
-    whole number of pitch periods, or a cross-faded chunk of silence.
+    whole number of pitch periods, or a cross-faded chunk of silence; with `speech` False,
+    only silence.
     """
     x = pcm.astype(np.float64)
     min_lag = MIN_LAG * sample_rate // SAMPLE_RATE
@@ -64,6 +65,8 @@ def accelerate(pcm: np.ndarray, max_remove: int, *, keep: int = 0, max_speech: i
         mixed = x[start:start + overlap] * (1 - fade) + x[start + cut:start + cut + overlap] * fade
         out = np.concatenate((x[:start], mixed, x[start + cut + overlap:]))
         return _to_int16(out), x.size - out.size
+    if not speech:
+        return pcm, 0
     lag, corr = _best_lag(x, start, min_lag, max_lag)
     if corr < _CORR_MIN:
         return pcm, 0

@@ -10,9 +10,14 @@ from pathlib import Path
 from ..audio.wav import AudioFileError, read_wav, write_wav
 from ..cli import UsageError
 from ..impair import ImpairSpecError, parse_jitter_spec, parse_loss_spec
+from ..jitter import JitterConfig
 from ..opus import MAX_DRED_MS
 from .options import SimOptions
 from .simulator import simulate
+
+
+MIN_DELAY_MS = JitterConfig.min_delay_ms
+MAX_DELAY_MS = JitterConfig.max_delay_ms
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,8 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--plc", choices=("deep", "classic"), default="deep")
     parser.add_argument("--policy", choices=("realtime", "reference"), default="realtime",
                         help="realtime jitter buffer, or opus_demo's non-causal reference")
-    parser.add_argument("--no-patience", dest="patience", action="store_false",
-                        help="never stretch playout to wait for redundancy")
+    add_playout_arguments(parser)
     parser.add_argument("--no-dred-receiver", dest="use_dred", action="store_false",
                         help="receiver ignores DRED (the 'DRED off' comparison)")
     parser.add_argument("--seed", type=int, default=1)
@@ -45,6 +49,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--expected-loss", type=int, default=None,
                         help="encoder's expected loss %% (default: from --loss)")
     parser.set_defaults(func=run)
+
+
+def add_playout_arguments(parser: argparse.ArgumentParser) -> None:
+    """The real-time receiver's delay choices (shared with `eval`)."""
+    parser.add_argument("--no-patience", dest="patience", action="store_false",
+                        help="real-time receiver: conceal in place and play at a steady delay "
+                             "instead of waiting at a burst onset for the next packet's DRED")
+    parser.add_argument("--min-delay", type=int, default=None, metavar="MS",
+                        help=f"real-time receiver: lowest playout delay, like WebRTC's "
+                             f"jitterBufferTarget ({MIN_DELAY_MS}..{MAX_DELAY_MS}; default "
+                             f"{MIN_DELAY_MS}); more delay lets DRED rebuild longer bursts")
+
+
+def min_delay_from_args(args: argparse.Namespace) -> int | None:
+    if args.min_delay is not None and not MIN_DELAY_MS <= args.min_delay <= MAX_DELAY_MS:
+        raise UsageError(f"--min-delay must be {MIN_DELAY_MS}..{MAX_DELAY_MS} ms, got {args.min_delay}")
+    return args.min_delay
 
 
 def options_from_args(args: argparse.Namespace) -> SimOptions:
@@ -64,7 +85,8 @@ def options_from_args(args: argparse.Namespace) -> SimOptions:
         raise UsageError(f"--expected-loss must be 0..100, got {args.expected_loss}")
     return SimOptions(loss=args.loss, jitter=args.jitter, bitrate=args.bitrate,
                       dred_ms=args.dred_ms, fec=args.fec, plc=args.plc, policy=args.policy,
-                      patience=args.patience, use_dred=args.use_dred, seed=args.seed,
+                      patience=args.patience, min_delay_ms=min_delay_from_args(args),
+                      use_dred=args.use_dred, seed=args.seed,
                       complexity=args.complexity, expected_loss=args.expected_loss)
 
 

@@ -92,6 +92,7 @@ def test_same_seed_repeats_exactly_whatever_the_worker_count(runs):
     (["--no-corpus"], "--speech"),
     (["--speech", "/nonexistent.wav"], "no such file"),
     (["--bitrate", "1000"], "6000"),
+    (["--min-delay", "5"], "20..400 ms"),
 ])
 def test_usage_errors_are_one_line(tmp_path, capsys, args, message):
     assert main(["eval", "--out", str(tmp_path), *args]) == 2

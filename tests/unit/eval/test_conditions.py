@@ -2,9 +2,9 @@
 
 import pytest
 
-from dred_rtc.eval.conditions import (CONDITIONS, HISTORY_PACKETS, adaptive_settings, call_seed,
-                                      check_loss_spec, fixed_settings, measured_history,
-                                      sim_options)
+from dred_rtc.eval.conditions import (CONDITIONS, HISTORY_PACKETS, Playout, adaptive_settings,
+                                      call_seed, check_loss_spec, fixed_settings,
+                                      measured_history, sim_options)
 from dred_rtc.impair import ImpairSpecError
 
 
@@ -74,3 +74,10 @@ def test_sim_options_adapter():
     assert (options.bitrate, options.fec, options.dred_ms, options.plc) == (48000, True, 1000, "deep")
     assert (options.loss, options.policy, options.seed, options.jitter) == ("lossgen:0.1", "reference", 7, "none")
     assert options.expected_loss is None
+    assert options.patience and options.min_delay_ms is None  # the jitter buffer's defaults
+
+
+def test_playout_choice_reaches_the_simulator():
+    options = sim_options(fixed_settings("dred", 32000), loss="lossgen:0.2", policy="realtime",
+                          seed=1, jitter="none", playout=Playout(patience=False, min_delay_ms=80))
+    assert (options.patience, options.min_delay_ms) == (False, 80)

@@ -118,6 +118,15 @@ def test_patience_gives_up_on_frames_redundancy_cannot_reach(speech_packets, act
     assert hopeless.advance
 
 
+def test_patience_does_not_wait_for_redundancy_that_is_not_sent(plain_packets):
+    """No LBRR and no DRED: once the due packet is overdue (past the lateness horizon),
+    waiting cannot bring the frame back, however close the next packet is."""
+    buffer = store(plain_packets, [99])
+    buffer.consume(100 * FRAME)
+    plan = decider(reach_estimate=lambda: 0).plan(buffer, situation(100, waited=0.01))
+    assert plan.decision is Decision.PLC and plan.advance
+
+
 def test_reference_decider_is_opus_demo_logic(speech_packets, active):
     buffer = store(speech_packets, [active - 1, active + 3])
     parsed = []

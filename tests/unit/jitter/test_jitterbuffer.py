@@ -217,3 +217,38 @@ def test_dtx_gaps_are_not_losses(speech_10s):
     report = check_partition(buffer, 320)
     assert report["frames"]["lost_network"] == 0
     assert report["units"]["dtx"] > 0 and report["units"]["lbrr"] == report["units"]["dred"] == 0
+
+
+def _voiced_packets(seconds: float) -> list[bytes]:
+    """A steady vowel-like tone (no pause anywhere), encoded."""
+    t = np.arange(int(seconds * 48000)) / 48000
+    wave = sum(np.sin(2 * np.pi * 150 * h * t) / h for h in range(1, 8))
+    return encode(np.round(4000 * wave).astype(np.int16), bitrate=32000)
+
+
+def test_excess_delay_speeds_up_speech_only_above_the_threshold():
+    """Playout starts 60 ms late (the first packets were delayed) over a pause-free voiced
+    signal. With no threshold the buffer speeds speech up toward its target; with 40 ms it
+    stops 40 ms above it; with an unreachable threshold it leaves speech alone."""
+    voiced = _voiced_packets(4.0)
+    packets = rtp(voiced, delay=0.06)[:5] + rtp(voiced)[5:]
+    settled = {}
+    for speed_up_ms in (0, 40, 1000):
+        _, buffer = play(packets, 200, JitterConfig(speed_up_speech_ms=speed_up_ms))
+        settled[speed_up_ms] = np.mean([entry["delay_ms"] for entry in buffer.frame_log[-50:]])
+        if speed_up_ms == 1000:
+            assert buffer.report()["stretch"]["accelerations"] == 0
+    assert settled[0] < settled[40] - 5 < settled[1000] - 10
+
+
+def test_bursts_raise_the_target_even_without_patience(speech_packets):
+    """A packet ending a burst tells, from its own DRED, how much more delay would have let it
+    rebuild the burst: the target takes it in (up to the recovery cap) with patience off too."""
+    lost = {k for k in range(20, 500, 10) for k in (k, k + 1, k + 2)}
+    packets = [p for k, p in enumerate(rtp(speech_packets)) if k not in lost]
+    targets = {}
+    for cap in (0, 40):
+        _, buffer = play(packets, 520, JitterConfig(patience=False, use_lbrr=False,
+                                                    recovery_cap_ms=cap))
+        targets[cap] = buffer.report()["target_delay_ms"]
+    assert targets[0] <= 25 and targets[40] >= 50

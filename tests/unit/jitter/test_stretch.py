@@ -53,6 +53,15 @@ def test_silence_is_shortened_freely():
     assert removed == 960 and y.size == 1920
 
 
+def test_pauses_only_leaves_speech_alone():
+    """With speech=False only silence may go: the jitter buffer's gentle mode."""
+    x = voiced()
+    y, removed = stretch.accelerate(x, 480, speech=False)
+    assert removed == 0 and np.array_equal(x, y)
+    quiet = np.round(np.random.default_rng(3).normal(0, 20, 2880)).astype(np.int16)
+    assert stretch.accelerate(quiet, 960, speech=False)[1] == 960
+
+
 def test_noise_like_speech_is_left_alone():
     rng = np.random.default_rng(2)
     x = np.round(rng.normal(0, 3000, 2880)).astype(np.int16)
