@@ -64,6 +64,21 @@ def test_checks_pass_and_fail_by_their_thresholds(rows):
     assert reference["pass"]
     facts = checks[("reference_vs_facts", "dred")]
     assert facts["ours"] == pytest.approx(3.3) and facts["facts"] == 3.29 and facts["pass"]
+    # clean 4.0 here, 3.98 there: dred drops 0.70 here, 0.69 there
+    assert facts["diff_relative_to_clean"] == pytest.approx(-0.01) and facts["pass_absolute"]
+
+
+def test_reference_is_compared_by_its_drop_from_clean(rows):
+    """A corpus that scores 0.5 higher clean but just as high lossy has lost more: that fails,
+    although the absolute figure matches opus_demo's."""
+    louder = [dict(row, plcmos=row["plcmos"] + 0.5) if row["condition"] == "clean" else row
+              for row in rows]
+    result = summarise(louder, ["lossgen:0.2"], [32000], ["realtime", "reference"],
+                       ["clean", "plc-deep", "dred", "adaptive"])
+    facts = next(c for c in result["checks"] if c["check"] == "reference_vs_facts"
+                 and c["condition"] == "dred")
+    assert facts["pass_absolute"] and not facts["pass"]
+    assert facts["diff_relative_to_clean"] == pytest.approx(-0.51)
 
 
 def test_markdown_renders(rows, tmp_path):
