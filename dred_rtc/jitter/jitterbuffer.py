@@ -26,6 +26,8 @@ from .stats import JitterStats
 log = logging.getLogger(__name__)
 
 _SILENT_RMS = 30.0  # below this a concealed frame counts as silent (W3C silentConcealedSamples)
+_TIME_EPSILON = 1e-6  # s: arrival times differ in their last bits between equal clocks
+_STRETCH_DEADBAND = 0.010 + _TIME_EPSILON  # no stretching within 10 ms of the target
 
 
 @dataclass
@@ -298,7 +300,7 @@ class JitterBuffer:
             return False
         if not self.reference:
             waited = now - self._delay.nominal_arrival(first.ts)
-            if waited < self.target_delay() - self.frame / self.sample_rate / 2:
+            if waited < self.target_delay() - self.frame / self.sample_rate / 2 - _TIME_EPSILON:
                 return False
         self._started = True
         self._play_ts = first.ts
@@ -371,7 +373,7 @@ class JitterBuffer:
         delay = now + len(self._queue) / self.sample_rate - self._delay.nominal_arrival(self._play_ts)
         excess = delay - target
         frame = self.frame
-        if abs(excess) <= 0.010:
+        if abs(excess) <= _STRETCH_DEADBAND:
             return
         # Stretch only media that flows (packet, LBRR or DRED): decoding ahead never
         # commits to concealment that a later packet could still have avoided.

@@ -139,7 +139,8 @@ def run_call(pcm: np.ndarray, options: SimOptions, schedule: list[Segment] | Non
             if drop:
                 dropped += 1
                 continue
-            arrival = (k + 1) * TICK / clock_rate + (options.network_delay_ms + extra_ms) / 1000.0
+            # the same expression as simulate(): equal clocks must give equal floats
+            arrival = (k + 1) * FRAME / SAMPLE_RATE / clock_rate + (options.network_delay_ms + extra_ms) / 1000.0
             heapq.heappush(heap, (arrival, k, ReceivedPacket((seq0 + k) & 0xFFFF,
                                                              (ts0 + k * FRAME) & 0xFFFFFFFF,
                                                              SSRC, payload, arrival)))
