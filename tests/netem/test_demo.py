@@ -101,9 +101,10 @@ def test_killed_mid_call_leaves_nothing(nfqueue_ok, clean_after, tmp_path, how):
     try:
         link, pids = _wait_for_calls(proc)
         os.kill(proc.pid, getattr(signal, how))
-        code = proc.wait(30)
+        out, _ = proc.communicate(timeout=60)  # reads its output: a full pipe would block it
+        code = proc.returncode
         if how == "SIGINT":
-            assert code == 130  # Ctrl-C: interrupted, after its own teardown
+            assert code == 130, out  # Ctrl-C: interrupted, after its own teardown
             assert not set(link.namespaces) & set(list_namespaces())
         _assert_gone(link, pids)
     finally:
