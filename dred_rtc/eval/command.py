@@ -107,10 +107,6 @@ def run(args) -> int:
             import dred_rtc.rtc.controller  # noqa: F401
         except ImportError as error:
             raise _usage(f"the adaptive condition needs dred_rtc.rtc.controller: {error}") from None
-    try:
-        import dred_rtc.sim  # noqa: F401
-    except ImportError as error:
-        raise _usage(f"eval needs the simulator (dred_rtc.sim): {error}") from None
     clips = _clips(args)
     out: Path = args.out
     try:
