@@ -27,7 +27,8 @@ def test_peer_that_takes_no_lbrr_gets_none_and_the_remote_track_plays(speech_10s
         return result
     r = asyncio.run(main())
     assert not r["b_limits"].fec_allowed and r["b_limits"].dred_max_ms == 1000
-    assert not any(d.settings.fec for d in r["b_history"])          # never sent LBRR
+    # the first decision (the 10 % prior) precedes the answer; after it, never LBRR
+    assert not any(d.settings.fec for d in r["b_history"][1:])
     assert r["b_history"][-1].loss > 0.15                            # though it knew of the loss
     units = r["a_report"]["units"]
     assert units["lbrr"] == 0 and units["dred"] > 0                  # DRED did the rebuilding
@@ -49,3 +50,22 @@ def test_peer_that_takes_no_dred_gets_none():
     assert limits.dred_max_ms == 0 and encoder_dred == 0
     assert b_stated.dred_ms == 1000 and b_stated.useinbandfec
     assert role == "offerer"   # the second to join offers
+
+
+def test_delay_floor_and_patience_reach_the_live_receiver(speech_10s):
+    """`call --min-delay 160 --no-patience`: the live jitter buffer plays at the floor."""
+    async def main():
+        a = Peer(PeerOptions(loopback=True, min_delay_ms=160, patience=False),
+                 source=WavSource(pcm=speech_10s))
+        b = Peer(PeerOptions(loopback=True), source=WavSource(pcm=speech_10s))
+        track = a.playout_track()
+        sa, sb = signaling_pair()
+        await asyncio.wait_for(asyncio.gather(a.connect(sa), b.connect(sb)), 20)
+        for _ in range(150):
+            await asyncio.wait_for(track.recv(), 5)
+        result = a.receiver.report(), a.receiver.buffer.config
+        await asyncio.gather(a.close(), b.close())
+        return result
+    report, config = asyncio.run(main())
+    assert config.min_delay_ms == 160 and not config.patience
+    assert report["delay_ms"]["mean"] >= 150, report["delay_ms"]

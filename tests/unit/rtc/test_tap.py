@@ -33,7 +33,7 @@ def test_impairment_sits_before_aiortc_statistics_and_reaches_the_sender(speech_
     assert r["inbound"].packetsLost >= 0.8 * r["dropped"]
     # ... and told the sender, whose controller raised its estimate from the 10 % prior
     assert r["remote"].packetsLost > 0
-    assert r["estimate"].reports >= 2 and r["estimate"].value > 0.15
+    assert r["estimate"].reports >= 2 and r["estimate"].value > 0.12
     assert r["b_dropped"] == 0 and r["b_tapped"] > 150     # the other direction is clean
     assert r["decoder"] is None                             # aiortc's own decoder is stopped
     assert r["a_report"]["frames"]["lost_network"] > 0
