@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..audio.wav import FRAME
 from ..cli import UsageError
+from ..sim.command import add_playout_arguments, min_delay_from_args
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ def add_media_options(parser: argparse.ArgumentParser) -> None:
                             "stages joined by '+', e.g. lossgen:0.2, gilbert:0.05,0.5+normal:20,5")
     group.add_argument("--seed", type=int, default=1, help="seed of the impairment models (default 1)")
     group.add_argument("--plc", choices=["deep", "classic"], default="deep", help="concealment (default deep)")
+    add_playout_arguments(group)
 
 
 def peer_options(args: argparse.Namespace):
@@ -69,8 +71,8 @@ def peer_options(args: argparse.Namespace):
                        bitrate=args.bitrate if args.bitrate is not None else 32000,
                        fec=bool(args.fec), dred_ms=args.dred_ms if args.dred_ms is not None else 200,
                        impair=args.impair, seed=args.seed, loopback=args.loopback,
-                       ice_servers=list(args.stun or []), plc=args.plc,
-                       media_timeout=args.media_timeout)
+                       ice_servers=list(args.stun or []), plc=args.plc, patience=args.patience,
+                       min_delay_ms=min_delay_from_args(args), media_timeout=args.media_timeout)
 
 
 def status_line(peer) -> str:

@@ -59,6 +59,8 @@ class PeerOptions:
     plc: str = "deep"
     use_lbrr: bool = True
     use_dred: bool = True
+    patience: bool = True         # wait at a burst onset for the next packet's DRED
+    min_delay_ms: int | None = None   # playout delay floor (None: the jitter buffer's own)
     media_timeout: float = 3.0    # no RTP for this long: the peer is gone
     report_interval: float = 1.0  # our burst reports to the peer, and stats polling
 
@@ -103,9 +105,12 @@ class Peer:
         self.channel = self.pc.createDataChannel(control.CHANNEL_LABEL, negotiated=True,
                                                  id=control.CHANNEL_ID)
         self.channel.on("message", self._on_message)
-        self.receiver = PlayoutReceiver(JitterConfig(plc=options.plc, use_lbrr=options.use_lbrr,
-                                                     use_dred=options.use_dred and dred_available,
-                                                     keep_log=False))
+        playout = JitterConfig(plc=options.plc, use_lbrr=options.use_lbrr,
+                               use_dred=options.use_dred and dred_available,
+                               patience=options.patience, keep_log=False)
+        if options.min_delay_ms is not None:
+            playout.min_delay_ms = options.min_delay_ms
+        self.receiver = PlayoutReceiver(playout)
         self.tap = ReceiverTap(self.transceiver.receiver, self.receiver.on_packet, pipeline=self.pipeline)
         self.clock = clock or TimerClock()
         self.negotiated: Negotiated | None = None

@@ -51,8 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def add_playout_arguments(parser: argparse.ArgumentParser) -> None:
-    """The real-time receiver's delay choices (shared with `eval`)."""
+def add_playout_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """The real-time receiver's delay choices (shared with `eval` and `call`)."""
     parser.add_argument("--no-patience", dest="patience", action="store_false",
                         help="real-time receiver: conceal in place and play at a steady delay "
                              "instead of waiting at a burst onset for the next packet's DRED")

@@ -21,6 +21,7 @@ def _free_port() -> int:
     (["--adaptive", "--bitrate", "32000"], "--adaptive"),
     (["--no-adaptive", "--bitrate", "1000"], "--bitrate"),
     (["--dred-ms", "5000"], "--dred-ms"),
+    (["--min-delay", "5"], "--min-delay"),
     (["--input", "/nonexistent/in.wav"], "no such file"),
     (["--duration", "0"], "--duration"),
     (["--speaker", "no-such-device-xyz"], "audio output device"),
