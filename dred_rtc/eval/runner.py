@@ -161,7 +161,19 @@ def run_job(job: Job) -> tuple[int, dict, np.ndarray]:
     }
     if job.note:
         row["adaptive_reason"] = job.note
+    if job.policy == "reference":
+        row["opus_demo"] = _opus_demo_check(pcm, options, result)
     return job.index, row, histogram.astype(np.int64)
+
+
+def _opus_demo_check(pcm: np.ndarray, options, result) -> dict | None:
+    """The reference policy against libopus's own opus_demo on the same call (None: no
+    opus_demo built), so every report shows that its reference figures are libopus's."""
+    from ..sim.opus_demo import compare_with_opus_demo, opus_demo_path
+
+    if not opus_demo_path().is_file():
+        return None
+    return compare_with_opus_demo(pcm, options, result)
 
 
 def run_plan(plan: Plan, *, metric_seed: int, workers: int, progress: bool = True

@@ -49,3 +49,4 @@ class SimResult:
     output: np.ndarray
     report: dict
     frame_log: list = field(default_factory=list)
+    lost: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # per input frame

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..audio.wav import FRAME
 from ..cache import opus_prefix
-from .options import SimOptions
+from .options import SimOptions, SimResult
 
 
 def opus_demo_path() -> Path:
@@ -48,3 +49,23 @@ def run_opus_demo(pcm: np.ndarray, options: SimOptions, lost: np.ndarray, expect
                    str(result)]
         subprocess.run(command, check=True, capture_output=True, timeout=300)
         return np.fromfile(result, dtype="<i2").astype(np.int16)
+
+
+def compare_with_opus_demo(pcm: np.ndarray, options: SimOptions, result: SimResult,
+                           binary: Path | None = None) -> dict:
+    """Whether `result` (a `--policy reference` run) is opus_demo's output for the same input,
+    settings and loss pattern. opus_demo skips losses before its first packet (its output
+    starts there), so the comparison starts at our first received frame."""
+    if options.policy != "reference":
+        raise ValueError("only a reference-policy run is opus_demo's equivalent")
+    lost = result.lost
+    theirs = run_opus_demo(pcm, options, lost, int(result.report["sim"]["expected_loss_percent"]),
+                           binary=binary)
+    leading = int(np.argmax(~lost)) if (~lost).any() else lost.size
+    start = min(leading * FRAME, pcm.size)
+    ours = result.output[start:].astype(np.int32)
+    theirs = theirs[:pcm.size - start].astype(np.int32)
+    if ours.size != theirs.size:
+        return {"identical": False, "max_abs_diff": None, "leading_lost": leading}
+    difference = int(np.abs(ours - theirs).max()) if ours.size else 0
+    return {"identical": difference == 0, "max_abs_diff": difference, "leading_lost": leading}

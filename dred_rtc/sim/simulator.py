@@ -167,7 +167,8 @@ def simulate(pcm: np.ndarray, options: SimOptions, *, progress: bool = False) ->
         "seconds": time.perf_counter() - started,
     }
     return SimResult(output=output, report=report,
-                     frame_log=buffer.frame_log if options.keep_log else [])
+                     frame_log=buffer.frame_log if options.keep_log else [],
+                     lost=lost[:input_frames].copy())
 
 
 def _trim(stream: np.ndarray, skip: int, n: int, exact: bool) -> np.ndarray:

@@ -7,8 +7,6 @@ import pytest
 
 from dred_rtc.cli import main
 
-pytest.importorskip("dred_rtc.sim", reason="the simulator (dred_rtc.sim) is not there yet")
-
 ARGS = ["eval", "--clips", "2", "--loss", "lossgen:0.2", "--bitrate", "32000",
         "--condition", "clean", "--condition", "plc-deep", "--condition", "dred",
         "--condition", "adaptive", "--no-progress"]
@@ -53,6 +51,9 @@ def test_report_rows(runs):
     for clip in {r["clip"] for r in rows}:
         lost = {r["frames"]["lost_network"] for r in rows if r["clip"] == clip and r["condition"] != "clean"}
         assert len(lost) == 1
+    # every reference call is what libopus's own opus_demo gives on the same packets
+    reference = [r for r in rows if r["policy"] == "reference"]
+    assert reference and all(r["opus_demo"]["identical"] for r in reference)
     dred_rows = [r for r in rows if r["condition"] == "dred"]
     assert all(r["frames"]["dred"] > 0 for r in dred_rows)
     assert all(r["frames"]["dred"] == 0 for r in rows if r["condition"] == "plc-deep")
@@ -67,7 +68,7 @@ def test_report_summary_and_files(runs):
     assert mean["n"] == 2 and mean["plcmos"]["ci"] is not None
     checks = {c["check"] for c in report["checks"]}
     assert {"dred_minus_plc_deep", "realtime_minus_reference", "adaptive_minus_best_fixed",
-            "reference_vs_facts"} <= checks
+            "reference_vs_facts", "reference_is_opus_demo"} <= checks
     markdown = (base / "a" / "report.md").read_text()
     assert "| plc-deep |" in markdown and "human MOS" in markdown
     for name in ("plcmos_vs_loss.png", "estoi_vs_loss.png", "decision_mix.png", "delay_distribution.png"):

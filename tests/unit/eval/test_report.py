@@ -81,6 +81,24 @@ def test_reference_is_compared_by_its_drop_from_clean(rows):
     assert facts["diff_relative_to_clean"] == pytest.approx(-0.51)
 
 
+def test_reference_must_be_opus_demo_in_every_call(rows):
+    """Rows carry opus_demo's comparison; one differing call fails the check, and a run
+    without opus_demo cannot pass it."""
+    def check(rows):
+        result = summarise(rows, ["lossgen:0.2"], [32000], ["realtime", "reference"],
+                           ["clean", "plc-deep", "dred", "adaptive"])
+        return next(c for c in result["checks"] if c["check"] == "reference_is_opus_demo")
+    same = {"identical": True, "max_abs_diff": 0, "leading_lost": 0}
+    compared = [dict(row, opus_demo=same) if row["policy"] == "reference" else row for row in rows]
+    ok = check(compared)
+    assert ok["calls"] == 9 and ok["identical"] == 9 and ok["pass"]
+    compared[1] = dict(compared[1], opus_demo={"identical": False, "max_abs_diff": 812, "leading_lost": 0})
+    bad = check(compared)
+    assert compared[1]["policy"] == "reference" and bad["identical"] == 8 and not bad["pass"]
+    assert bad["max_abs_diff"] == 812
+    assert not check(rows)["pass"] and check(rows)["calls"] == 0
+
+
 def test_markdown_renders(rows, tmp_path):
     losses, bitrates = ["lossgen:0.2"], [32000]
     policies, conditions = ["realtime", "reference"], ["clean", "plc-deep", "dred", "adaptive"]
