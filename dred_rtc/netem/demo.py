@@ -333,7 +333,10 @@ def run(args: argparse.Namespace) -> int:
                      "requested": {"loss": params.loss, "expected_loss": expected_loss(params.loss),
                                    "delay_ms": params.delay_ms, "jitter_ms": params.jitter_ms,
                                    "rate_kbit": params.rate_kbit, "seed": args.seed}}
-    previous = {sig: signal.signal(sig, _raise_on_term) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    # SIGINT too: a shell starts background jobs with SIGINT ignored and Python keeps it so,
+    # but a namespaced link must come down whoever interrupts us and however we were started
+    previous = {sig: signal.signal(sig, _raise_on_term)
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         if choice.name == "inprocess":
             results = run_inprocess(args, params, clip, out_dir, summary)
