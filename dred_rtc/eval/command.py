@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .conditions import (CONDITIONS, DEFAULT_BITRATES, DEFAULT_LOSSES, POLICIES, QUICK_LOSSES,
                          Playout, check_loss_spec)
-from ..sim.command import add_playout_arguments, min_delay_from_args
+from ..sim.command import add_playout_arguments, max_delay_from_args, min_delay_from_args
 
 QUICK_CLIPS = 4
 
@@ -89,7 +89,8 @@ def run(args) -> int:
         raise _usage("--clips must be >= 1")
     if args.workers is not None and args.workers < 1:
         raise _usage("--workers must be >= 1")
-    playout = Playout(patience=args.patience, min_delay_ms=min_delay_from_args(args))
+    playout = Playout(patience=args.patience, min_delay_ms=min_delay_from_args(args),
+                      max_delay_ms=max_delay_from_args(args))
     losses = args.loss or (QUICK_LOSSES if args.quick else DEFAULT_LOSSES)
     try:
         losses = list(dict.fromkeys(check_loss_spec(spec) for spec in losses))

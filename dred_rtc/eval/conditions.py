@@ -143,8 +143,9 @@ class Playout:
     """How the real-time receiver trades delay for rebuilt frames (the jitter buffer's
     defaults unless the user asks otherwise); the reference policy has no such choice."""
 
-    patience: bool = True
+    patience: bool | None = None      # None: the jitter buffer's default
     min_delay_ms: int | None = None   # None: the jitter buffer's own floor
+    max_delay_ms: int | None = None   # None: the jitter buffer's own budget
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -158,4 +159,5 @@ def sim_options(settings: Settings, *, loss: str, policy: str, seed: int, jitter
     return SimOptions(loss=loss, jitter=jitter, bitrate=settings.bitrate, dred_ms=settings.dred_ms,
                       fec=settings.fec, plc=settings.plc, policy=policy, seed=seed,
                       expected_loss=settings.expected_loss, patience=playout.patience,
-                      min_delay_ms=playout.min_delay_ms, keep_log=True)
+                      min_delay_ms=playout.min_delay_ms, max_delay_ms=playout.max_delay_ms,
+                      keep_log=True)

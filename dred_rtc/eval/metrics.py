@@ -11,11 +11,13 @@
   We do not use PESQ: the `pesq` package wraps the ITU-T P.862 reference code, whose
   licence requires a separate (patent) licence for commercial use, and it tracks concealment
   ratings poorly anyway. ESTOI rather than STOI because packet loss is a fluctuating
-  distortion, the case ESTOI was designed for. `simulate` aligns its output to the input
-  only globally: time-stretching shifts it locally by tens of ms, which a listener does not
-  hear but which would wreck a frame-by-frame intrusive comparison. So, as PESQ's time
-  alignment does, each 320 ms block of the reference is matched to the degraded signal at
-  its best lag (+-200 ms, cross-correlation) before ESTOI is computed.
+  distortion, the case ESTOI was designed for. Time-stretching and waiting shift the playout
+  locally by tens of ms, which a listener does not hear but which would wreck a frame-by-frame
+  intrusive comparison. A simulated call knows where every played frame came from, so ESTOI
+  scores its output put back on the input's timeline (`SimResult.retimed`). Audio without
+  such a timeline is aligned as PESQ does: each 320 ms block of the reference is matched to
+  the degraded signal at its best lag (+-200 ms, cross-correlation). That search keeps its
+  lag where correlation is low, which lossy speech often is, so it can miss a shift.
 """
 
 from __future__ import annotations
@@ -107,14 +109,18 @@ def align(reference: np.ndarray, degraded: np.ndarray, rate: int,
     return out
 
 
-def estoi(reference: np.ndarray, degraded: np.ndarray, rate: int = SAMPLE_RATE) -> float:
-    """ESTOI of `degraded` against `reference` (lengths are matched by truncation)."""
+def estoi(reference: np.ndarray, degraded: np.ndarray, rate: int = SAMPLE_RATE, *,
+          aligned: bool = False) -> float:
+    """ESTOI of `degraded` against `reference` (lengths are matched by truncation);
+    `aligned`: `degraded` is already on the reference's timeline (no block search)."""
     try:
         from pystoi import stoi
     except ImportError as error:
         raise MetricsUnavailable(f"ESTOI needs pystoi: {error}") from None
     ref = to_float(reference, rate, ESTOI_RATE).astype(np.float64)
-    deg = align(ref, to_float(degraded, rate, ESTOI_RATE).astype(np.float64), ESTOI_RATE)
+    deg = to_float(degraded, rate, ESTOI_RATE).astype(np.float64)
+    if not aligned:
+        deg = align(ref, deg, ESTOI_RATE)
     return float(stoi(ref, deg, ESTOI_RATE, extended=True))
 
 
@@ -126,5 +132,9 @@ class Metrics:
     def __init__(self, seed: int, threads: int = 1) -> None:
         self.plcmos = Plcmos(seed, threads)
 
-    def __call__(self, reference: np.ndarray, degraded: np.ndarray) -> dict[str, float]:
-        return {"plcmos": self.plcmos(degraded), "estoi": estoi(reference, degraded)}
+    def __call__(self, reference: np.ndarray, degraded: np.ndarray,
+                 retimed: np.ndarray | None = None) -> dict[str, float]:
+        """PLCMOS of what was played; ESTOI of it on the input's timeline when known."""
+        intelligibility = (estoi(reference, retimed, aligned=True) if retimed is not None
+                           else estoi(reference, degraded))
+        return {"plcmos": self.plcmos(degraded), "estoi": intelligibility}

@@ -128,7 +128,7 @@ def run_job(job: Job) -> tuple[int, dict, np.ndarray]:
     options = sim_options(job.settings, loss=job.loss, policy=job.policy, seed=job.seed,
                           jitter=job.jitter, playout=job.playout)
     result = simulate(pcm, options)
-    scores = _metrics(pcm, result.output)
+    scores = _metrics(pcm, result.output, result.retimed)
     report = result.report
     frames = {key: int(report["frames"].get(key, 0))
               for key in ("total", "lost_network", "late", "normal", "lbrr", "dred", "plc")}

@@ -18,6 +18,7 @@ _BLOCK = 4096
 
 class JitterModel(ABC):
     spec: str = ""
+    mean_ms: float = 0.0  # the mean added delay: what a live call would see as one-way delay
 
     @abstractmethod
     def delay_ms(self) -> float:

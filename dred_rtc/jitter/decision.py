@@ -5,9 +5,10 @@ Reads like the table in DESIGN.md. For the frame due now:
 2. a later packet has arrived: LBRR from the next packet if it carries LBRR, else DRED from
    the nearest arrived packet whose DRED reaches back to the frame;
 3. nothing usable: concealment (neural PLC, or classic);
-4. patience: when waiting could still bring the frame back (its packet may be late, or the
-   next packet's redundancy will reach it) and the extra-delay budget allows, conceal without
-   advancing (EXPAND) instead of giving the frame up.
+4. waiting: when waiting could still bring the frame back (its packet may be late, or the
+   next packet's redundancy will reach it), conceal without advancing (EXPAND) instead of
+   giving the frame up, if the loss starts in a pause (a longer pause costs nothing) and
+   the delay budget allows; with `patience`, also in speech, within `budget` above target.
 `ReferenceDecider` is opus_demo's non-causal logic, the upper bound the real-time one is
 measured against.
 """
@@ -40,6 +41,10 @@ class Stretch(enum.Enum):
     ACCELERATE = "accelerate"  # remove pitch periods: delay goes down
     DECELERATE = "decelerate"  # insert a pitch period: delay goes up
 
+
+#: a late packet is waited for while that keeps the delay within this much of the target
+#: (two frames: the jitter target's own margin is thin against the frame the playout holds)
+LATE_WAIT_ABOVE_TARGET = 0.040
 
 _VALID_UNITS = (960 * 3, 960 * 2, 960, 480, 240, 120)  # at 48 kHz; scaled by rate/48000
 
@@ -88,13 +93,15 @@ class Situation:
     target: float          # target delay (s)
     waited: float          # seconds since the due frame's nominal arrival (now - nominal)
     horizon: float         # relative delay beyond which a packet is unlikely to still come (s)
+    in_pause: bool = False  # the audio played last is a pause
+    max_delay: float = 0.4  # delay budget (s)
 
 
 class Decider:
     """The real-time policy."""
 
     def __init__(self, *, sample_rate: int, frame: int, use_lbrr: bool, use_dred: bool,
-                 patience: bool, budget: float, max_delay: float,
+                 patience: bool, budget: float, wait_in_pauses: bool = True,
                  dred_for: Callable[[BufferedPacket], Dred | None], max_dred: int,
                  reach_estimate: Callable[[], int] = lambda: 0,
                  late_wait: float = 0.020) -> None:
@@ -104,7 +111,7 @@ class Decider:
         self.use_dred = use_dred
         self.patience = patience
         self.budget = budget
-        self.max_delay = max_delay
+        self.wait_in_pauses = wait_in_pauses
         self.dred_for = dred_for
         self.max_dred = max_dred
         self.late_wait = late_wait
@@ -120,7 +127,7 @@ class Decider:
         later = buffer.next_after(now.play_ts)
         if later is None:
             unit = unit_size(self.frame, self.frame, self.sample_rate)
-            if self._may_wait(now, unit) and (self._late_may_come(now) or self._redundancy_may_reach(buffer, now, unit)):
+            if self._should_wait(buffer, now, unit):
                 return Plan(Decision.PLC, unit, advance=False, reason="wait")
             return Plan(Decision.PLC, unit, reason="underrun")
         gap = later.ts - now.play_ts
@@ -139,16 +146,25 @@ class Decider:
                 dred = self.dred_for(candidate)
                 if dred_covers(dred, offset, unit):
                     return Plan(Decision.DRED, unit, candidate, dred, offset, covered=True)
-        if self._may_wait(now, unit) and (self._late_may_come(now) or self._redundancy_may_reach(buffer, now, unit)):
+        if self._should_wait(buffer, now, unit):
             return Plan(Decision.PLC, unit, advance=False, reason="wait")
         return Plan(Decision.PLC, unit, reason="lost")
 
-    # -- patience ------------------------------------------------------------------------
-    def _may_wait(self, now: Situation, unit: int) -> bool:
-        if not self.patience:
-            return False
+    # -- waiting -------------------------------------------------------------------------
+    def _should_wait(self, buffer: PacketBuffer, now: Situation, unit: int) -> bool:
+        """Conceal without advancing? Only if waiting can bring the frame back, and costs
+        nothing audible: a packet that is merely late while the delay is below target (any
+        jitter buffer expands then), a loss in a pause that the next packet's redundancy
+        will rebuild, or with patience within its budget."""
         grown = now.delay + unit / self.sample_rate
-        return grown - now.target <= self.budget + 1e-9 and grown <= self.max_delay + 1e-9
+        if grown > now.max_delay + 1e-9:
+            return False
+        late = self._late_may_come(now)
+        if late and grown <= now.target + LATE_WAIT_ABOVE_TARGET:
+            return True
+        if self.patience and grown - now.target <= self.budget + 1e-9:
+            return late or self._redundancy_may_reach(buffer, now, unit)
+        return self.wait_in_pauses and now.in_pause and self._redundancy_may_reach(buffer, now, unit)
 
     def _late_may_come(self, now: Situation) -> bool:
         """The due packet may only be delayed: recent packets have come this late."""

@@ -38,7 +38,6 @@ class DelayEstimator:
         self._mins: deque[tuple[float, float]] = deque()      # monotone deque of window minima
         self._block_start: float | None = None
         self._block_max = 0.0
-        self._block_need = 0.0  # largest relative delay + loss recovery in the block
         self.base: float | None = None  # transit of the fastest packet in the window (s)
         self._origin: int | None = None  # first timestamp: keeps transit times small and exact
         self._recent: deque[float] = deque(maxlen=20)  # block maxima of the last ~10 s
@@ -54,15 +53,8 @@ class DelayEstimator:
                       margin_ms=self.margin_ms)
 
     # -- input -----------------------------------------------------------------------
-    def update(self, arrival: float, ts: int, recovery_ms: float = 0.0) -> float:
-        """Account one packet; returns its relative delay in ms.
-
-        `recovery_ms`: how much later than its own media time this packet would have had to be
-        played from to rebuild the frames lost just before it (from its LBRR or DRED). It counts
-        towards the target like arrival delay, so that under bursty loss the buffer keeps enough
-        audio queued to rebuild typical bursts instead of concealing them; it does not move the
-        lateness horizon, which is about arrival jitter only.
-        """
+    def update(self, arrival: float, ts: int) -> float:
+        """Account one packet; returns its relative delay in ms."""
         if self._origin is None:
             self._origin = ts
         transit = self.transit(arrival, ts)
@@ -76,17 +68,14 @@ class DelayEstimator:
         if self._block_start is None:
             self._block_start = arrival
         self._block_max = max(self._block_max, relative_ms)
-        self._block_need = max(self._block_need, relative_ms + recovery_ms)
         if arrival - self._block_start >= self.block_s:
-            self._add_block(self._block_max, self._block_need)
+            self._add_block(self._block_max)
             self._block_start = arrival
             self._block_max = 0.0
-            self._block_need = 0.0
         return relative_ms
 
-    def _add_block(self, relative_ms: float, needed_ms: float) -> None:
+    def _add_block(self, relative_ms: float) -> None:
         self._recent.append(relative_ms)
-        relative_ms = needed_ms
         self._blocks += 1
         # Fast start: the first blocks are averaged, later ones forgotten at `forget`.
         forget = min(self.forget, 1.0 - 1.0 / (self._blocks + 1))

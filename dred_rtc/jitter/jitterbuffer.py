@@ -1,8 +1,10 @@
 """The adaptive jitter buffer: packets in, exactly one frame out per pull.
 
-A façade over the pieces: PacketBuffer (store), DelayEstimator (target delay), Decider
-(normal / LBRR / DRED / PLC, patience), time-stretch (accelerate / decelerate), JitterStats.
-Live calls and the simulator drive this same class; only the clock differs.
+A façade over the pieces: PacketBuffer (store), DelayEstimator (arrival jitter),
+RecoveryEstimator (the delay lost frames needed to be rebuilt), choose_target (the target
+delay within a budget), Decider (normal / LBRR / DRED / PLC, waiting), time-stretch (the
+delay moves toward the target, in pauses first), JitterStats. Live calls and the simulator
+drive this same class; only the clock differs.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import numpy as np
 from ..opus import Decoder, Dred, DredParser, capabilities
 from . import stretch
 from .buffer import BufferedPacket, Insert, PacketBuffer
-from .decision import Decider, Decision, Plan, ReferenceDecider, Situation
+from .decision import Decider, Decision, Plan, ReferenceDecider, Situation, dred_covers
 from .delay import DelayEstimator
+from .recovery import RecoveryEstimator
+from .target import DelayBudget, Target, choose_target
 from .packet import ReceivedPacket
 from .playout import PlayoutQueue
 from .stats import JitterStats
@@ -27,7 +31,9 @@ log = logging.getLogger(__name__)
 
 _SILENT_RMS = 30.0  # below this a concealed frame counts as silent (W3C silentConcealedSamples)
 _TIME_EPSILON = 1e-6  # s: arrival times differ in their last bits between equal clocks
-_STRETCH_DEADBAND = 0.010 + _TIME_EPSILON  # no stretching within 10 ms of the target
+_SHRINK_DEADBAND = 0.010 + _TIME_EPSILON  # no shrinking within 10 ms above the target
+_GROW_DEADBAND = 0.010 + _TIME_EPSILON   # nor growing within 10 ms below it
+CEILING_MS = 400  # no delay target beyond this, whatever is asked
 
 
 @dataclass
@@ -38,14 +44,19 @@ class JitterConfig:
     use_lbrr: bool = True
     use_dred: bool = True
     policy: str = "realtime"     # "realtime" | "reference"
-    patience: bool = True
-    min_delay_ms: int = 20
-    max_delay_ms: int = 400
+    # Delay target: jitter quantile, then loss recovery bought while each 20 ms of delay
+    # rebuilds at least `delay_price` of all frames, up to the budget (max_delay_ms if set,
+    # else mouth-to-ear <= mouth_to_ear_ms given the path's one-way and device latency).
+    min_delay_ms: int = 30
+    max_delay_ms: int | None = None
+    mouth_to_ear_ms: int = 150
+    delay_price: float = 0.001
+    wait_in_pauses: bool = True     # a loss that starts in a pause may lengthen the pause
+    patience: bool = False          # also conceal in speech while waiting for redundancy
     patience_budget_ms: int = 100   # extra delay patience may add
-    recovery_cap_ms: int = 40       # most delay the target keeps to rebuild bursts from DRED
     keep_log: bool = True           # per-frame and per-unit logs (off for long live calls)
-    stretch: bool = True            # accelerate / decelerate toward the target delay
-    speed_up_speech_ms: int = 40    # excess delay above which speech itself is sped up (else pauses only)
+    stretch: bool = True            # move the delay toward the target (pauses first)
+    speed_up_speech_ms: int = 60    # delay error beyond which speech itself is stretched
 
 
 class _DredPool:
@@ -76,8 +87,10 @@ class JitterBuffer:
             raise ValueError(f"policy must be 'realtime' or 'reference', got {config.policy!r}")
         if config.plc not in ("deep", "classic"):
             raise ValueError(f"plc must be 'deep' or 'classic', got {config.plc!r}")
-        if not 0 < config.min_delay_ms <= config.max_delay_ms:
-            raise ValueError("need 0 < min_delay_ms <= max_delay_ms")
+        if not 0 < config.min_delay_ms <= (config.max_delay_ms or CEILING_MS) <= CEILING_MS:
+            raise ValueError(f"need 0 < min_delay_ms <= max_delay_ms <= {CEILING_MS}")
+        if not 0 <= config.delay_price < 1:
+            raise ValueError("delay_price must be in [0, 1)")
         if config.patience_budget_ms < 0:
             raise ValueError("patience_budget_ms must be >= 0")
         self.sample_rate = config.sample_rate
@@ -89,8 +102,12 @@ class JitterBuffer:
         self._pool = _DredPool()
         self._buffer = PacketBuffer(config.sample_rate, capacity=None if self.reference else 512)
         self._delay = DelayEstimator(config.sample_rate, min_ms=config.min_delay_ms,
-                                     max_ms=config.max_delay_ms,
+                                     max_ms=CEILING_MS,
                                      start_ms=max(config.min_delay_ms, 2 * config.frame_ms))
+        self._recovery = RecoveryEstimator(frame_ms=config.frame_ms)
+        self.budget = DelayBudget(max_delay_ms=config.max_delay_ms,
+                                  mouth_to_ear_ms=config.mouth_to_ear_ms)
+        self._target: Target | None = None
         self._max_dred = config.sample_rate  # DRED reaches at most ~1 s back
         self._reaches: deque[int] = deque(maxlen=16)  # reach of recently parsed DRED
         if self.reference:
@@ -101,7 +118,7 @@ class JitterBuffer:
             self._decider = Decider(
                 sample_rate=config.sample_rate, frame=self.frame, use_lbrr=config.use_lbrr,
                 use_dred=use_dred, patience=config.patience,
-                budget=config.patience_budget_ms / 1000.0, max_delay=config.max_delay_ms / 1000.0,
+                wait_in_pauses=config.wait_in_pauses, budget=config.patience_budget_ms / 1000.0,
                 dred_for=self._dred_for, max_dred=self._max_dred,
                 reach_estimate=self._reach_estimate)
         self._stats = JitterStats(config.sample_rate, self.frame, keep_log=config.keep_log)
@@ -112,6 +129,7 @@ class JitterBuffer:
         self._lost_before = 0
         self._tick = 0
         self._last_stretch_tick = -10
+        self._in_pause = True  # nothing played yet
         self.unit_log: list[tuple[int, str, bool, bool]] = []  # (media pos, decision, covered, advanced)
         self.last_position: int | None = None  # media position of the last frame's first sample
 
@@ -158,22 +176,22 @@ class JitterBuffer:
             self._stats.late += 1
         if entry.lbrr:
             self._stats.fec_packets += 1
-        gap = ext_seq - highest_before - 1 if highest_before is not None else 0
-        self._delay.update(arrival, entry.ts, self._recovery_ms(gap, entry))
+        relative_ms = self._delay.update(arrival, entry.ts)
+        if highest_before is not None and ext_seq > highest_before:
+            gap = ext_seq - highest_before - 1
+            self._recovery.received(gap, relative_ms, self._reaches_back(gap, entry))
+            self._target = None
 
-    def _recovery_ms(self, gap: int, entry: BufferedPacket) -> float:
-        """Extra delay that would have let this packet's redundancy rebuild the `gap` packets
-        lost just before it: all of them from DRED (up to `recovery_cap_ms`), one from LBRR."""
+    def _reaches_back(self, gap: int, entry: BufferedPacket) -> list[bool]:
+        """For the `gap` packets lost just before `entry`: does its LBRR / DRED rebuild each
+        (nearest first)? Its DRED is parsed here, once, deferred (it is used if needed)."""
         if gap <= 0:
-            return 0.0
-        config = self.config
-        dred = self._dred_for(entry) if config.use_dred else None  # its own reach, parsed once
-        dred_reach_ms = dred.reach * 1000.0 / self.sample_rate if dred is not None else 0.0
-        if dred_reach_ms > 0:
-            return min(gap * config.frame_ms, dred_reach_ms, config.recovery_cap_ms)
-        if config.use_lbrr and entry.lbrr:
-            return float(config.frame_ms)
-        return 0.0
+            return []
+        dred = self._dred_for(entry) if self.config.use_dred else None
+        lbrr = self.config.use_lbrr and entry.lbrr
+        frame = entry.duration
+        return [(distance == 1 and lbrr) or dred_covers(dred, distance * frame, frame)
+                for distance in range(1, gap + 1)]
 
     def _jumped(self, seq: int, position: int, arrival: float) -> bool:
         """A timeline discontinuity the sender did not announce with a new SSRC."""
@@ -190,6 +208,8 @@ class JitterBuffer:
         self._lost_before += max(0, self._buffer.expected_packets() - self._buffer.received_since_reset)
         self._buffer.reset()
         self._delay.reset()
+        self._recovery.reset()
+        self._target = None
         self._decider.reset()
         if decoder_reset:
             self._decoder.reset()
@@ -292,7 +312,26 @@ class JitterBuffer:
 
     def target_delay(self) -> float:
         """Target playout delay in seconds."""
-        return self._delay.target_ms / 1000.0
+        return self.target.ms / 1000.0
+
+    @property
+    def target(self) -> Target:
+        """The current delay target and its reasons (recomputed after each new packet)."""
+        if self._target is None:
+            self._target = choose_target(floor_ms=self.config.min_delay_ms,
+                                         jitter_ms=self._delay.target_ms, recovery=self._recovery,
+                                         budget=self.budget, price=self.config.delay_price)
+        return self._target
+
+    def set_path_latency(self, *, one_way_ms: float | None = None,
+                         device_ms: float | None = None) -> None:
+        """What the rest of the mouth-to-ear path takes (one-way network delay, e.g. RTCP
+        round-trip time / 2; the output device's latency): the buffer gets what is left."""
+        if one_way_ms is not None and math.isfinite(one_way_ms):
+            self.budget.one_way_ms = max(0.0, float(one_way_ms))
+        if device_ms is not None and math.isfinite(device_ms):
+            self.budget.device_ms = max(0.0, float(device_ms))
+        self._target = None
 
     def _start(self, now: float) -> bool:
         first = self._buffer.first()
@@ -310,7 +349,8 @@ class JitterBuffer:
     def _situation(self, now: float, target: float) -> Situation:
         waited = now - self._delay.nominal_arrival(self._play_ts)
         return Situation(self._play_ts, self._last_seq, waited + len(self._queue) / self.sample_rate,
-                         target, waited, self._delay.horizon_ms / 1000.0 + 0.005)
+                         target, waited, self._delay.horizon_ms / 1000.0 + 0.005,
+                         in_pause=self._in_pause, max_delay=self.target.budget_ms / 1000.0)
 
     def _produce(self, now: float, target: float, plan: Plan | None = None) -> None:
         """One decoder call, in media order, appended to the playout queue."""
@@ -325,8 +365,11 @@ class JitterBuffer:
         self._stats.unit(plan, pcm.size if plan.reason != "skip" else 0)
         if self.config.keep_log:
             self.unit_log.append((position, plan.decision.value, plan.covered, plan.advance))
-        if plan.decision is Decision.PLC and pcm.size and _rms(pcm) < _SILENT_RMS:
-            self._stats.silent(pcm.size)
+        if plan.decision is Decision.PLC:
+            if pcm.size and _rms(pcm) < _SILENT_RMS:
+                self._stats.silent(pcm.size)
+        elif pcm.size:
+            self._in_pause = stretch.is_pause(pcm)  # concealment keeps what it continues
         if plan.reason == "skip" and plan.packet is None:
             later = self._buffer.next_after(self._play_ts)
             self._play_ts = later.ts if later is not None else self._play_ts + self.frame
@@ -368,47 +411,63 @@ class JitterBuffer:
 
     # -- time-stretch ------------------------------------------------------------------
     def _stretch(self, now: float, target: float) -> None:
+        """Move the delay toward the target: in pauses first (inaudible), in speech only
+        when it is more than `speed_up_speech_ms` off, or below what arrival jitter needs
+        (underruns are audible; time for DRED is not worth stretching a word for)."""
         if self._tick - self._last_stretch_tick < 1:
             return
         delay = now + len(self._queue) / self.sample_rate - self._delay.nominal_arrival(self._play_ts)
         excess = delay - target
-        frame = self.frame
-        if abs(excess) <= _STRETCH_DEADBAND:
-            return
-        # Stretch only media that flows (packet, LBRR or DRED): decoding ahead never
-        # commits to concealment that a later packet could still have avoided.
+        speech = abs(excess) * 1000 > self.config.speed_up_speech_ms  # else pauses only
+        if excess > _SHRINK_DEADBAND:
+            self._shrink(now, target, excess, speech)
+        elif excess < -_GROW_DEADBAND:
+            self._grow(now, target, -excess, True)
+
+    def _decode_ahead(self, now: float, target: float) -> None:
+        """Up to 3 frames queued for stretching, of media that flows (packet, LBRR or DRED):
+        decoding ahead never commits to concealment that a later packet could still avoid."""
         for _ in range(3):
-            if len(self._queue) >= 3 * frame:
+            if len(self._queue) >= 3 * self.frame:
                 break
             plan = self._decider.plan(self._buffer, self._situation(now, target))
             if plan.decision is Decision.PLC:
                 break
             self._produce(now, target, plan)
-        if excess > 0:
-            room = len(self._queue) - frame
-            want = min(int(excess * self.sample_rate), room, frame)
-            if want <= 0:
-                return
-            samples, removed = stretch.accelerate(self._queue.samples, want, keep=0,
-                                                  max_speech=frame // 2,
-                                                  speech=excess * 1000 > self.config.speed_up_speech_ms,
-                                                  sample_rate=self.sample_rate)
-            if removed:
-                self._queue.replace(samples, 0, -removed)
-                self._stats.accelerations += 1
-                self._stats.removed_samples += removed
-                self._last_stretch_tick = self._tick
-                self._action = "accelerate"
-        else:
-            want = min(int(-excess * self.sample_rate), frame // 2)
-            samples, inserted = stretch.decelerate(self._queue.samples, want, keep=0,
+
+    def _shrink(self, now: float, target: float, excess: float, speech: bool) -> None:
+        self._decode_ahead(now, target)
+        frame = self.frame
+        want = min(int(excess * self.sample_rate), len(self._queue) - frame, frame)
+        if want <= 0:
+            return
+        samples, removed = stretch.accelerate(self._queue.samples, want, keep=0,
+                                              max_speech=frame // 2, speech=speech,
+                                              sample_rate=self.sample_rate)
+        if removed:
+            self._queue.replace(samples, 0, -removed)
+            self._stats.accelerations += 1
+            self._stats.removed_samples += removed
+            self._last_stretch_tick = self._tick
+            self._action = "accelerate"
+
+    def _grow(self, now: float, target: float, deficit: float, speech: bool) -> None:
+        """A pause is lengthened from what is queued already (never decoding ahead, which
+        would decide early on frames whose packets may still come); speech is slowed only
+        when far below the target."""
+        self._decode_ahead(now, target)
+        want = min(int(deficit * self.sample_rate), self.frame)
+        samples, inserted = stretch.lengthen_pause(self._queue.samples, want,
                                                    sample_rate=self.sample_rate)
-            if inserted:
-                self._queue.replace(samples, 0, inserted)
-                self._stats.decelerations += 1
-                self._stats.inserted_samples += inserted
-                self._last_stretch_tick = self._tick
-                self._action = "decelerate"
+        if not inserted and speech:
+            samples, inserted = stretch.decelerate(self._queue.samples, min(want, self.frame // 2),
+                                                   keep=0, sample_rate=self.sample_rate)
+        if inserted:
+            self._queue.replace(samples, 0, inserted)
+            self._stats.decelerations += 1
+            self._stats.inserted_samples += inserted
+            self._last_stretch_tick = self._tick
+            self._action = "decelerate"
 
     # -- reporting ---------------------------------------------------------------------
     def lost_packets(self) -> int:
@@ -422,7 +481,8 @@ class JitterBuffer:
         discarded = self._stats.late + self._stats.duplicates + self._stats.invalid
         report = self._stats.report(lost_network=self.lost_packets(), received=buffer.received,
                                     discarded=discarded)
-        report["target_delay_ms"] = self._delay.target_ms
+        report["target_delay_ms"] = self.target.ms
+        report["target"] = self.target.as_dict()
         report["policy"] = self.config.policy
         report["dred_objects"] = self._pool.created
         return report

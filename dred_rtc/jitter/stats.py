@@ -99,7 +99,8 @@ class JitterStats:
         self.target_sum += target * from_packet
         if self.keep_log:
             self.frame_log.append({"frame": self._delay_count - 1, "decision": decision.value,
-                                   "delay_ms": round(delay * 1000.0, 3), "action": action})
+                                   "delay_ms": round(delay * 1000.0, 3),
+                                   "target_ms": round(target * 1000.0, 3), "action": action})
 
     def report(self, *, lost_network: int, received: int, discarded: int) -> dict:
         total = sum(self.frames.values())

@@ -107,5 +107,29 @@ def decelerate(pcm: np.ndarray, max_insert: int, *, keep: int = 0,
     return _to_int16(out), lag
 
 
+def is_pause(pcm: np.ndarray) -> bool:
+    """Quiet enough that lengthening or shortening it is inaudible."""
+    x = pcm.astype(np.float64)
+    return bool(x.size) and float(np.sqrt(np.mean(x * x))) < SILENCE_RMS
+
+
+def lengthen_pause(pcm: np.ndarray, max_insert: int, *,
+                   sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, int]:
+    """Lengthen a pause by up to `max_insert` samples; returns (longer pcm, inserted).
+
+    Only where the whole of `pcm` is a pause: its first part is played again, cross-faded
+    back into itself, so the splice has no click. Speech is left alone (0 inserted).
+    """
+    overlap = MIN_LAG * sample_rate // SAMPLE_RATE
+    insert = min(max_insert, pcm.size - overlap)
+    if insert < overlap or not is_pause(pcm):
+        return pcm, 0
+    x = pcm.astype(np.float64)
+    fade = _fade(overlap)
+    mixed = x[insert:insert + overlap] * (1 - fade) + x[:overlap] * fade
+    out = np.concatenate((x[:insert], mixed, x[overlap:]))
+    return _to_int16(out), insert
+
+
 def _to_int16(x: np.ndarray) -> np.ndarray:
     return np.clip(np.round(x), -32768, 32767).astype(np.int16)

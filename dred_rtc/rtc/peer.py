@@ -59,8 +59,9 @@ class PeerOptions:
     plc: str = "deep"
     use_lbrr: bool = True
     use_dred: bool = True
-    patience: bool = True         # wait at a burst onset for the next packet's DRED
+    patience: bool | None = None  # also wait in speech for the next packet's DRED (None: buffer default)
     min_delay_ms: int | None = None   # playout delay floor (None: the jitter buffer's own)
+    max_delay_ms: int | None = None   # playout delay ceiling (None: the mouth-to-ear budget)
     media_timeout: float = 3.0    # no RTP for this long: the peer is gone
     report_interval: float = 1.0  # our burst reports to the peer, and stats polling
 
@@ -106,8 +107,10 @@ class Peer:
                                                  id=control.CHANNEL_ID)
         self.channel.on("message", self._on_message)
         playout = JitterConfig(plc=options.plc, use_lbrr=options.use_lbrr,
-                               use_dred=options.use_dred and dred_available,
-                               patience=options.patience, keep_log=False)
+                               use_dred=options.use_dred and dred_available, keep_log=False,
+                               max_delay_ms=options.max_delay_ms)
+        if options.patience is not None:
+            playout.patience = options.patience
         if options.min_delay_ms is not None:
             playout.min_delay_ms = options.min_delay_ms
         self.receiver = PlayoutReceiver(playout)
@@ -217,6 +220,8 @@ class Peer:
             if report.type == "remote-inbound-rtp":
                 if report.roundTripTime is not None:
                     self.rtt = report.roundTripTime
+                    # the delay budget: mouth-to-ear less the network's share (RTT / 2)
+                    self.receiver.set_path_latency(one_way_ms=500.0 * self.rtt)
                 stamp = (report.timestamp, report.packetsLost)
                 if stamp != self._last_rr:
                     self._last_rr = stamp

@@ -55,6 +55,12 @@ class PlayoutReceiver:
         self._loop = asyncio.get_event_loop()
         self._lock = threading.Lock()
 
+    def set_path_latency(self, *, one_way_ms: float | None = None,
+                         device_ms: float | None = None) -> None:
+        """The rest of the mouth-to-ear path, which the buffer's delay budget leaves room for."""
+        with self._lock:
+            self.buffer.set_path_latency(one_way_ms=one_way_ms, device_ms=device_ms)
+
     # -- from the tap (event loop) -------------------------------------------------
     def on_packet(self, seq: int, timestamp: int, ssrc: int, payload: bytes, arrival: float) -> None:
         with self._lock:

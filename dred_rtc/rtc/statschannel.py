@@ -19,7 +19,8 @@ Messages (JSON text), Python -> browser:
      "frames": {total, lost_network, late, normal, lbrr, dred, plc},   # as in the report
      "loss_percent": 100 * lost_network / (lost_network + packets received by the buffer),
      "delay_ms": {"current" (mean of the frames since the previous message), "target",
-                  "mean", "p95"},
+                  "mean", "p95", "reason": why the target is what it is (floor, jitter,
+                  loss-recovery, budget), "budget" (ms), "loss_recovery" (ms it asks for)},
      "receive_kbps": Opus payload bit rate received (whole call in the final message),
      "send": {"bitrate", "fec", "dred_ms", "expected_loss", "measured_kbps"},
      "decisions": "NNLDP..." one letter per frame played since the previous message
@@ -69,7 +70,10 @@ def stats_message(report: dict, *, final: bool, elapsed: float, current_delay_ms
         "delay_ms": {"current": None if current_delay_ms is None else round(current_delay_ms, 1),
                      "target": report.get("target_delay_ms"),
                      "mean": round(float(delay.get("mean", 0.0) or 0.0), 3),
-                     "p95": round(float(delay.get("p95", 0.0) or 0.0), 3)},
+                     "p95": round(float(delay.get("p95", 0.0) or 0.0), 3),
+                     "reason": report.get("target", {}).get("reason"),
+                     "budget": report.get("target", {}).get("budget_ms"),
+                     "loss_recovery": report.get("target", {}).get("recovery_ms")},
         "receive_kbps": None if receive_kbps is None else round(receive_kbps, 2),
         "send": None,
         "decisions": decisions,

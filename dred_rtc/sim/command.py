@@ -11,13 +11,14 @@ from ..audio.wav import AudioFileError, read_wav, write_wav
 from ..cli import UsageError
 from ..impair import ImpairSpecError, parse_jitter_spec, parse_loss_spec
 from ..jitter import JitterConfig
+from ..jitter.jitterbuffer import CEILING_MS
 from ..opus import MAX_DRED_MS
 from .options import SimOptions
 from .simulator import simulate
 
 
 MIN_DELAY_MS = JitterConfig.min_delay_ms
-MAX_DELAY_MS = JitterConfig.max_delay_ms
+MAX_DELAY_MS = CEILING_MS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,19 +54,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_playout_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """The real-time receiver's delay choices (shared with `eval` and `call`)."""
-    parser.add_argument("--no-patience", dest="patience", action="store_false",
-                        help="real-time receiver: conceal in place and play at a steady delay "
-                             "instead of waiting at a burst onset for the next packet's DRED")
+    parser.add_argument("--patience", dest="patience", action=argparse.BooleanOptionalAction,
+                        default=None,
+                        help="real-time receiver: at a loss in speech, conceal without advancing "
+                             "while waiting for the next packet's DRED, then speed up (default "
+                             "off: only a loss that starts in a pause is waited for)")
     parser.add_argument("--min-delay", type=int, default=None, metavar="MS",
                         help=f"real-time receiver: lowest playout delay, like WebRTC's "
                              f"jitterBufferTarget ({MIN_DELAY_MS}..{MAX_DELAY_MS}; default "
-                             f"{MIN_DELAY_MS}); more delay lets DRED rebuild longer bursts")
+                             f"{MIN_DELAY_MS})")
+    parser.add_argument("--max-delay", type=int, default=None, metavar="MS",
+                        help=f"real-time receiver: highest playout delay ({MIN_DELAY_MS}.."
+                             f"{MAX_DELAY_MS}; default: what keeps mouth-to-ear delay within "
+                             f"{JitterConfig.mouth_to_ear_ms} ms). The buffer grows up to it while "
+                             "the delay lets LBRR/DRED rebuild lost frames; --min-delay D "
+                             "--max-delay D plays at a steady delay D")
+
+
+def _delay_arg(args: argparse.Namespace, name: str) -> int | None:
+    value = getattr(args, name.replace("-", "_"))
+    if value is not None and not MIN_DELAY_MS <= value <= MAX_DELAY_MS:
+        raise UsageError(f"--{name} must be {MIN_DELAY_MS}..{MAX_DELAY_MS} ms, got {value}")
+    return value
 
 
 def min_delay_from_args(args: argparse.Namespace) -> int | None:
-    if args.min_delay is not None and not MIN_DELAY_MS <= args.min_delay <= MAX_DELAY_MS:
-        raise UsageError(f"--min-delay must be {MIN_DELAY_MS}..{MAX_DELAY_MS} ms, got {args.min_delay}")
-    return args.min_delay
+    return _delay_arg(args, "min-delay")
+
+
+def max_delay_from_args(args: argparse.Namespace) -> int | None:
+    maximum = _delay_arg(args, "max-delay")
+    minimum = min_delay_from_args(args)
+    if maximum is not None and minimum is not None and maximum < minimum:
+        raise UsageError(f"--max-delay {maximum} is below --min-delay {minimum}")
+    return maximum
 
 
 def options_from_args(args: argparse.Namespace) -> SimOptions:
@@ -86,6 +108,7 @@ def options_from_args(args: argparse.Namespace) -> SimOptions:
     return SimOptions(loss=args.loss, jitter=args.jitter, bitrate=args.bitrate,
                       dred_ms=args.dred_ms, fec=args.fec, plc=args.plc, policy=args.policy,
                       patience=args.patience, min_delay_ms=min_delay_from_args(args),
+                      max_delay_ms=max_delay_from_args(args),
                       use_dred=args.use_dred, seed=args.seed,
                       complexity=args.complexity, expected_loss=args.expected_loss)
 

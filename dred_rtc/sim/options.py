@@ -23,7 +23,7 @@ class SimOptions:
     fec: bool = False
     plc: str = "deep"
     policy: str = "realtime"
-    patience: bool = True
+    patience: bool | None = None     # None: the jitter buffer's default
     seed: int = 1
     complexity: int = 10
     expected_loss: int | None = None
@@ -50,3 +50,4 @@ class SimResult:
     report: dict
     frame_log: list = field(default_factory=list)
     lost: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # per input frame
+    retimed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int16))  # output on the input's timeline

@@ -19,6 +19,7 @@ import numpy as np
 from ..impair import ImpairSpecError, parse_jitter_spec, parse_loss_spec
 from ..impair.loss import read_trace
 from ..jitter import JitterBuffer, JitterConfig, ReceivedPacket
+from ..jitter.jitterbuffer import CEILING_MS
 from ..opus import Encoder
 from .options import SimOptions, SimResult
 
@@ -57,7 +58,9 @@ def make_encoder(options: SimOptions, expected_loss: int) -> Encoder:
 def jitter_config(options: SimOptions) -> JitterConfig:
     config = JitterConfig(plc=options.plc, use_lbrr=options.use_lbrr,
                           use_dred=options.use_dred, policy=options.policy,
-                          patience=options.patience, keep_log=True)  # the unit log feeds the report
+                          keep_log=True)  # the unit log feeds the report
+    if options.patience is not None:
+        config.patience = options.patience
     if options.min_delay_ms is not None:
         config.min_delay_ms = options.min_delay_ms
     if options.max_delay_ms is not None:
@@ -116,6 +119,8 @@ def simulate(pcm: np.ndarray, options: SimOptions, *, progress: bool = False) ->
     packets.sort(key=lambda p: p.arrival)
 
     buffer = JitterBuffer(jitter_config(options))
+    # the one-way delay a live call estimates as RTCP round-trip time / 2: the path's mean
+    buffer.set_path_latency(one_way_ms=options.network_delay_ms + jitter_model.mean_ms)
     frames: list[np.ndarray] = []
     first_ext: int | None = None
     lead = 0
@@ -127,9 +132,10 @@ def simulate(pcm: np.ndarray, options: SimOptions, *, progress: bool = False) ->
         for packet in packets:
             buffer.insert(packet)
         next_packet = len(packets)
-    max_ticks = (total_frames + 200 + int(2 * buffer.config.max_delay_ms / 20)
+    max_ticks = (total_frames + 200 + int(2 * CEILING_MS / 20)
                  + int(total_frames * max(0.0, -options.sender_clock_ppm) * 1e-6))
     covered_until = 0
+    starts: list[int] = []  # per played frame: the media sample its first sample belongs to
     for j in range(max_ticks):
         now = j * tick + phase
         while next_packet < len(packets) and packets[next_packet].arrival <= now:
@@ -146,11 +152,13 @@ def simulate(pcm: np.ndarray, options: SimOptions, *, progress: bool = False) ->
         if relative >= end:
             break
         frames.append(frame)
+        starts.append(relative)
         covered_until = relative
         if progress and j % 500 == 0:
             print(f"[simulate] {j * 0.02:6.1f} s of playout", file=sys.stderr)
     stream = np.concatenate([np.zeros(lead, dtype=np.int16)] + frames) if frames else np.zeros(0, np.int16)
     output = _trim(stream, skip, n, options.policy == "reference")
+    retimed = _retime(frames, starts, skip, n)
 
     report = buffer.report()
     network_lost = int(lost[:input_frames].sum())
@@ -168,7 +176,22 @@ def simulate(pcm: np.ndarray, options: SimOptions, *, progress: bool = False) ->
     }
     return SimResult(output=output, report=report,
                      frame_log=buffer.frame_log if options.keep_log else [],
-                     lost=lost[:input_frames].copy())
+                     lost=lost[:input_frames].copy(), retimed=retimed)
+
+
+def _retime(frames: list[np.ndarray], starts: list[int], skip: int, n: int) -> np.ndarray:
+    """The played frames put back at the media positions they came from: the output as the
+    input's timeline sees it. Time-stretching and waiting shift the playout by tens of ms,
+    which a listener does not hear but a sample-by-sample comparison would punish; frames
+    are written in playout order, so what played last for a position wins (a frame
+    concealed while waiting gives way to the frame rebuilt after it)."""
+    out = np.zeros(n, dtype=np.int16)
+    for frame, start in zip(frames, starts):
+        begin = start - skip
+        lo, hi = max(0, begin), min(n, begin + frame.size)
+        if hi > lo:
+            out[lo:hi] = frame[lo - begin:hi - begin]
+    return out
 
 
 def _trim(stream: np.ndarray, skip: int, n: int, exact: bool) -> np.ndarray:

@@ -114,6 +114,8 @@ def test_stats_panel_matches_final_stats_json(clean_call):
     expected["loss_percent"] = f"{loss_percent(report):.1f}"
     expected["delay_ms.mean"] = str(round(report["delay_ms"]["mean"]))
     expected["delay_ms.p95"] = str(round(report["delay_ms"]["p95"]))
+    expected["delay_ms.reason"] = report["target"]["reason"]
+    expected["delay_ms.budget"] = str(int(report["target"]["budget_ms"] + 0.5))  # JS Math.round
     settings = report["sender"]["settings"]
     expected["send.bitrate_kbps"] = f"{settings['bitrate'] / 1000:.1f}"
     expected["send.fec"] = "on" if settings["fec"] else "off"

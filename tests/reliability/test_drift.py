@@ -52,12 +52,14 @@ def test_sender_clock_drift_is_absorbed_by_time_stretching(ppm: float):
     else:
         assert stretch["decelerations"] + stretch["expands"] > 0
 
-    # no growth: the delay at the end is where it was after the start, near the target
+    # no growth: the delay at the end is where it was after the start, near the target. An
+    # underrun in a pause is waited out (one frame more delay, taken back in a later pause),
+    # so the two minutes may differ by that frame
     minute = 3000
     start = delays[played][minute:2 * minute] if played.sum() > 3 * minute else delays[played][:minute]
     end = delays[played][-minute:]
     target_end = float(np.nanmean(result.targets_ms[:media][-minute:]))
-    assert abs(float(np.mean(end)) - float(np.mean(start))) < 15.0
+    assert abs(float(np.mean(end)) - float(np.mean(start))) < 20.0 + 5.0
     assert float(np.percentile(end, 99)) <= target_end + 30.0
     assert bounds["buffered"] <= 8 and bounds["queue"] <= 4 * 960
 

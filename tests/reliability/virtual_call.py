@@ -22,6 +22,7 @@ import numpy as np
 
 from dred_rtc.impair import parse_jitter_spec, parse_loss_spec
 from dred_rtc.jitter import JitterBuffer, ReceivedPacket
+from dred_rtc.jitter.jitterbuffer import CEILING_MS
 from dred_rtc.sim.options import SimOptions
 from dred_rtc.sim.simulator import (FRAME, SAMPLE_RATE, SSRC, expected_loss_percent, jitter_config,
                                     make_encoder)
@@ -116,7 +117,7 @@ def run_call(pcm: np.ndarray, options: SimOptions, schedule: list[Segment] | Non
     k_next = 0
     dropped = 0
     phase = options.tick_phase_ms / 1000.0
-    ticks = int(total_packets + 2 * config.max_delay_ms / 20 + total_packets * abs(options.sender_clock_ppm) * 1e-6)
+    ticks = int(total_packets + 2 * CEILING_MS / 20 + total_packets * abs(options.sender_clock_ppm) * 1e-6)
     delays = np.full(ticks, np.nan, dtype=np.float32)
     targets = np.full(ticks, np.nan, dtype=np.float32)
     plc: list[int] = []
@@ -133,6 +134,9 @@ def run_call(pcm: np.ndarray, options: SimOptions, schedule: list[Segment] | Non
             media_t = k * TICK
             index = min(int(np.searchsorted(bounds, media_t, side="right")), len(schedule) - 1)
             loss_model, jitter_model = models[index]
+            # what RTCP round-trip time / 2 tells a live receiver, as simulate() does
+            jb.set_path_latency(one_way_ms=options.network_delay_ms + schedule[index].delay_ms
+                                + jitter_model.mean_ms)
             payload = encoder.encode(next(source))
             drop = loss_model.lost()
             extra_ms = jitter_model.delay_ms() + schedule[index].delay_ms

@@ -74,7 +74,7 @@ def test_sim_options_adapter():
     assert (options.bitrate, options.fec, options.dred_ms, options.plc) == (48000, True, 1000, "deep")
     assert (options.loss, options.policy, options.seed, options.jitter) == ("lossgen:0.1", "reference", 7, "none")
     assert options.expected_loss is None
-    assert options.patience and options.min_delay_ms is None  # the jitter buffer's defaults
+    assert options.patience is None and options.min_delay_ms is None and options.max_delay_ms is None  # the jitter buffer's defaults
 
 
 def test_playout_choice_reaches_the_simulator():

@@ -26,14 +26,15 @@ def dred_for(entry):
 
 def decider(**overrides) -> Decider:
     settings = dict(sample_rate=48000, frame=FRAME, use_lbrr=True, use_dred=True, patience=True,
-                    budget=0.3, max_delay=0.4, dred_for=dred_for, max_dred=48000,
+                    budget=0.3, dred_for=dred_for, max_dred=48000,
                     reach_estimate=lambda: 24000)
     settings.update(overrides)
     return Decider(**settings)
 
 
-def situation(k: int, *, last_seq=None, waited=0.03, target=0.03, horizon=0.005) -> Situation:
-    return Situation(k * FRAME, last_seq, waited, target, waited, horizon)
+def situation(k: int, *, last_seq=None, waited=0.03, target=0.03, horizon=0.005,
+              in_pause=False, max_delay=0.4) -> Situation:
+    return Situation(k * FRAME, last_seq, waited, target, waited, horizon, in_pause, max_delay)
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +106,18 @@ def test_patience_waits_at_burst_onset_within_budget(speech_packets, active):
     assert over_budget.advance
     impatient = decider(patience=False).plan(buffer, situation(active))
     assert impatient.advance
+
+
+def test_a_loss_that_starts_in_a_pause_is_waited_for_within_the_delay_budget(speech_packets, active):
+    """Lengthening a pause is free: without patience, only a loss in a pause is waited for."""
+    buffer = store(speech_packets, [active - 1])
+    buffer.consume(active * FRAME)
+    calm = decider(patience=False)
+    assert not calm.plan(buffer, situation(active, in_pause=True)).advance
+    assert calm.plan(buffer, situation(active, in_pause=False)).advance
+    assert calm.plan(buffer, situation(active, in_pause=True, waited=0.1, max_delay=0.1)).advance
+    assert decider(patience=False, wait_in_pauses=False).plan(
+        buffer, situation(active, in_pause=True)).advance
 
 
 def test_patience_gives_up_on_frames_redundancy_cannot_reach(speech_packets, active):

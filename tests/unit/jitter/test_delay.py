@@ -53,16 +53,3 @@ def test_horizon_tracks_recent_late_packets():
     for k in range(100):
         estimator.update((k + 1) * 0.02 + (0.08 if k == 50 else 0.0), k * FRAME)
     assert 75 <= estimator.horizon_ms <= 85
-
-
-def test_loss_recovery_raises_the_target_but_not_the_lateness_horizon():
-    """Packets that end bursts say how much more delay would have let their DRED rebuild the
-    burst; the target keeps that much, and falls back once the loss stops."""
-    estimator = DelayEstimator(min_ms=20, max_ms=400)
-    for k in range(250):  # 5 s: every 10th packet ends a burst of two
-        recovery = 40.0 if k % 10 == 0 else 0.0
-        estimator.update((k + 1) * 0.02 + 0.05, k * FRAME, recovery)
-    assert estimator.target_ms >= 40
-    assert estimator.horizon_ms < 1e-6  # arrival jitter: none
-    feed(estimator, 120, 0, np.random.default_rng(1), start=5.0)  # forgetting is slow, as NetEq's
-    assert estimator.target_ms == 20

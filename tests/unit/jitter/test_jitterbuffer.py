@@ -197,7 +197,8 @@ def test_losses_are_inferred_and_rebuilt(speech_packets):
 
 def test_config_is_validated():
     for bad in (dict(policy="magic"), dict(plc="neural"), dict(min_delay_ms=0),
-                dict(min_delay_ms=500, max_delay_ms=100), dict(patience_budget_ms=-1)):
+                dict(min_delay_ms=500, max_delay_ms=100), dict(patience_budget_ms=-1),
+                dict(max_delay_ms=1000), dict(delay_price=-0.1)):
         with pytest.raises(ValueError):
             JitterBuffer(JitterConfig(**bad))
 
@@ -241,14 +242,19 @@ def test_excess_delay_speeds_up_speech_only_above_the_threshold():
     assert settled[0] < settled[40] - 5 < settled[1000] - 10
 
 
-def test_bursts_raise_the_target_even_without_patience(speech_packets):
-    """A packet ending a burst tells, from its own DRED, how much more delay would have let it
-    rebuild the burst: the target takes it in (up to the recovery cap) with patience off too."""
+def test_bursts_raise_the_target_to_what_redundancy_needs_within_the_budget(speech_packets):
+    """Bursts of three: the packet after each carries DRED reaching all three, so the target
+    rises to the oldest one's need (3 frames + margin), says why, and is rebuilt in full; a
+    tighter --max-delay caps it (reason: budget); with nothing to rebuild from it stays low."""
     lost = {k for k in range(20, 500, 10) for k in (k, k + 1, k + 2)}
     packets = [p for k, p in enumerate(rtp(speech_packets)) if k not in lost]
-    targets = {}
-    for cap in (0, 40):
-        _, buffer = play(packets, 520, JitterConfig(patience=False, use_lbrr=False,
-                                                    recovery_cap_ms=cap))
-        targets[cap] = buffer.report()["target_delay_ms"]
-    assert targets[0] <= 25 and targets[40] >= 50
+    _, free = play(packets, 520, JitterConfig(use_lbrr=False))
+    target = free.report()["target"]
+    assert target["reason"] == "loss-recovery" and 70 <= target["ms"] <= 90
+    assert target["rebuilt"] == pytest.approx(target["loss"], abs=0.01) and target["loss"] > 0.2
+    assert free.report()["units"]["dred"] >= 0.8 * len(lost)
+    _, capped = play(packets, 520, JitterConfig(use_lbrr=False, max_delay_ms=50))
+    target = capped.report()["target"]
+    assert target["reason"] == "budget" and target["ms"] == 50 and target["recovery_ms"] >= 70
+    _, blind = play(packets, 520, JitterConfig(use_lbrr=False, use_dred=False))
+    assert blind.report()["target"]["ms"] <= 40 and blind.report()["target"]["rebuilt"] == 0

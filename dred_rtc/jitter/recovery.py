@@ -1,0 +1,107 @@
+"""How much playout delay the lost frames needed to be rebuilt, with forgetting.
+
+A frame lost in the network can still be played from redundancy: LBRR in the next packet,
+or DRED in the first later packet whose DRED reaches back to it. That packet arrives some
+time after the lost frame was due, so the frame is rebuilt only if the playout delay covers
+that wait. For every lost frame this estimator records the delay that would have done it
+(the distance to the packet that carries its redundancy, plus that packet's own arrival
+delay and a decision margin), or "never" when no received redundancy reaches it.
+
+The distribution is kept per frame with exponential forgetting (NetEq forgets its arrival
+histogram the same way), together with the count of all frames, so it answers: "at playout
+delay D, what fraction of all frames would have been rebuilt?" The target policy turns that
+curve into a delay.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class RecoveryEstimator:
+    """Forgetting histogram of the delay each lost frame needed to be rebuilt."""
+
+    def __init__(self, *, frame_ms: float = 20.0, bucket_ms: float = 10.0, max_ms: float = 1000.0,
+                 forget_per_s: float = 0.967, margin_ms: float = 10.0) -> None:
+        self.frame_ms = frame_ms
+        self.bucket_ms = bucket_ms
+        self.max_ms = max_ms
+        self.margin_ms = margin_ms
+        # forget_per_s 0.967 (NetEq's 0.983 per 0.5 s): old frames weigh half after ~21 s
+        self._forget_frame = forget_per_s ** (frame_ms / 1000.0)
+        self._needs = np.zeros(int(max_ms / bucket_ms) + 1)  # weight of lost frames per need
+        self._lost = 0.0     # weight of all lost frames (rebuildable or not)
+        self._frames = 0.0   # weight of all frames
+        self._count = 0      # frames seen (fast start: the first ones are averaged)
+
+    def reset(self) -> None:
+        self._needs[:] = 0.0
+        self._lost = self._frames = 0.0
+        self._count = 0
+
+    def _age(self, frames: int) -> None:
+        """Forget for `frames` new frames; early on, forget less so the first seconds count."""
+        for _ in range(frames):
+            self._count += 1
+            forget = min(self._forget_frame, 1.0 - 1.0 / (self._count + 1))
+            self._needs *= forget
+            self._lost *= forget
+            self._frames = self._frames * forget + 1.0
+
+    def received(self, lost_before: int, relative_ms: float, reaches: "list[bool]") -> None:
+        """One packet arrived after `lost_before` lost frames.
+
+        `relative_ms` is its arrival delay above the fastest path; `reaches[d - 1]` says whether
+        its LBRR/DRED rebuilds the frame `d` frames before it (d = 1..lost_before).
+        """
+        lost_before = max(0, lost_before)
+        self._age(lost_before + 1)
+        self._lost += lost_before
+        for distance in range(1, min(lost_before, len(reaches)) + 1):
+            if reaches[distance - 1]:
+                need = relative_ms + distance * self.frame_ms + self.margin_ms
+                self._needs[self._bucket(need)] += 1.0
+
+    def _bucket(self, ms: float) -> int:
+        """Bucket i holds needs in ((i - 1) x bucket, i x bucket]: a delay of i x bucket covers it."""
+        return min(len(self._needs) - 1, max(0, int(np.ceil(ms / self.bucket_ms - 1e-9))))
+
+    # -- answers -------------------------------------------------------------------------
+    @property
+    def loss_fraction(self) -> float:
+        return self._lost / self._frames if self._frames > 0 else 0.0
+
+    @property
+    def rebuildable_fraction(self) -> float:
+        """Of the lost frames, those some received redundancy reaches (at unlimited delay)."""
+        return float(self._needs.sum() / self._lost) if self._lost > 0 else 0.0
+
+    def rebuilt_curve(self) -> tuple[np.ndarray, np.ndarray]:
+        """(delay_ms per bucket, fraction of ALL frames rebuilt at that playout delay)."""
+        delays = np.arange(len(self._needs)) * self.bucket_ms
+        if self._frames <= 0:
+            return delays, np.zeros(len(self._needs))
+        return delays, np.cumsum(self._needs) / self._frames
+
+    def best_delay(self, low_ms: float, high_ms: float, price_per_frame_ms: float) -> tuple[float, float]:
+        """The delay in [low_ms, high_ms] that maximises rebuilt fraction - price x delay.
+
+        `price_per_frame_ms`: the fraction of all frames that one more frame of delay (20 ms)
+        must rebuild to be worth it. Returns (delay_ms, fraction of all frames rebuilt there).
+        """
+        delays, rebuilt = self.rebuilt_curve()
+        if high_ms <= low_ms:
+            return high_ms, self.rebuilt_at(high_ms)
+        inside = (delays > low_ms) & (delays <= high_ms)
+        candidates = np.concatenate(([low_ms], delays[inside]))
+        gains = np.concatenate(([self.rebuilt_at(low_ms)], rebuilt[inside]))
+        utility = gains - price_per_frame_ms * candidates / self.frame_ms
+        best = int(np.argmax(utility))
+        return float(candidates[best]), float(gains[best])
+
+    def rebuilt_at(self, delay_ms: float) -> float:
+        """Fraction of all frames rebuilt at playout delay `delay_ms`."""
+        if self._frames <= 0:
+            return 0.0
+        index = min(len(self._needs) - 1, int(delay_ms / self.bucket_ms + 1e-9))
+        return float(self._needs[: index + 1].sum() / self._frames)
