@@ -11,7 +11,7 @@
 #
 # Everything it creates (mounts, processes left inside the root, the root itself) is removed
 # on exit, also on failure and Ctrl-C. DRED_RTC_FRESH_KEEP=1 keeps the root for inspection
-# (still unmounted). Only the package indexes are contacted, through the machine's own apt
+# (on disk, unmounted). Only the package indexes are contacted, through the machine's own apt
 # and pip configuration: the libopus release download is skipped (DRED_RTC_OPUS_DOWNLOAD=0)
 # and the demo runs on loopback.
 set -euo pipefail
@@ -33,15 +33,15 @@ if [ -n "$(git -C "$REPO" status --porcelain --untracked-files=no)" ]; then
   log "note: uncommitted changes in $REPO are NOT checked; this checks HEAD ${COMMIT:0:12}"
 fi
 
-# On disk, not in a tmpfs /tmp: the root grows to a few GB (Chromium, the venv).
 WORK="$(mktemp -d "${DRED_RTC_FRESH_TMP:-/var/tmp}/dred-rtc-fresh.XXXXXX")"
 ROOT="$WORK/root"
+KEEP="${DRED_RTC_FRESH_KEEP:-0}"
 
 # ---- cleanup: always, whatever happened -------------------------------------------------
-mounted_under_root() {
-  # Mount points at or below $ROOT, deepest first (unmount order). The mountinfo field is
+mounted_under() {
+  # Mount points at or below $1, deepest first (unmount order). The mountinfo field is
   # octal-escaped; our paths hold no spaces, so comparing it as it is suffices.
-  awk -v root="$ROOT" '$5 == root || index($5, root "/") == 1 { print $5 }' /proc/self/mountinfo \
+  awk -v top="$1" '$5 == top || index($5, top "/") == 1 { print $5 }' /proc/self/mountinfo \
     | sort -r
 }
 cleanup() {
@@ -57,15 +57,17 @@ cleanup() {
   for pid in $(ls /proc | grep -E '^[0-9]+$'); do
     [ "$(readlink "/proc/$pid/root" 2>/dev/null)" = "$ROOT" ] && kill -KILL "$pid" 2>/dev/null
   done
-  for mnt in $(mounted_under_root); do
+  # The root's mounts first (proc, sys, dev, ...), then the tmpfs holding it, if any.
+  for mnt in $(mounted_under "$WORK"); do
     umount "$mnt" 2>/dev/null || umount -l "$mnt" || log "could not unmount $mnt"
   done
-  if [ -n "$(mounted_under_root)" ]; then
+  if [ -n "$(mounted_under "$WORK")" ]; then
     # Never delete through a mount: that would reach into the host's /dev or /proc.
-    log "mounts remain under $ROOT; NOT removing $WORK (unmount, then rm -rf it)"
-  elif [ "${DRED_RTC_FRESH_KEEP:-0}" = 1 ]; then
+    log "mounts remain under $WORK; NOT removing it (unmount, then rm -rf it)"
+  elif [ "$KEEP" = 1 ]; then
     log "kept $ROOT (DRED_RTC_FRESH_KEEP=1); remove it with: rm -rf $WORK"
   else
+    [ -n "$(ls -A "$WORK")" ] && log "removing $WORK"
     rm -rf --one-file-system "$WORK"
   fi
   exit "$status"
@@ -73,6 +75,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT
 trap 'log "terminated"; exit 143' TERM
+
+# The root grows to about 3 GB (Chromium, the venv). In a tmpfs of this namespace it costs
+# memory for the few minutes of the check, but its I/O does not compete with everyone's disk
+# and it is gone the moment the namespace ends (deleting 3 GB of small files from a busy
+# disk took minutes). Kept roots and DRED_RTC_FRESH_TMPFS=0 use the disk.
+if [ "$KEEP" != 1 ] && [ "${DRED_RTC_FRESH_TMPFS:-1}" = 1 ]; then
+  mount -t tmpfs -o "size=${DRED_RTC_FRESH_TMPFS_SIZE:-8g},mode=0700" dred-rtc-fresh "$WORK"
+fi
 
 # ---- timing ---------------------------------------------------------------------------------
 STEPS=()
