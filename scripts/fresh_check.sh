@@ -73,8 +73,8 @@ cleanup() {
   exit "$status"
 }
 trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT
-trap 'log "terminated"; exit 143' TERM
+trap 'log "interrupted"; [ -z "${STEPS+x}" ] || summary; exit 130' INT
+trap 'log "terminated"; [ -z "${STEPS+x}" ] || summary; exit 143' TERM
 
 # The root grows to about 3 GB (Chromium, the venv). In a tmpfs of this namespace it costs
 # memory for the few minutes of the check, but its I/O does not compete with everyone's disk
@@ -145,6 +145,18 @@ bad = [key for key in (\"dred\", \"deep_plc\") if d.get(key) is not True]
 sys.exit(\"doctor: not true: \" + \", \".join(bad) if bad else 0)"'
 }
 
+# What pip compiled during setup: its wheel cache holds every wheel it built from source.
+# Expected: the project itself (editable), and sdist-only NetfilterQueue and pesq. Never the
+# build tools (the pocketsphinx download must not compile Cython or CMake: half an hour).
+check_built_wheels() {
+  local built
+  built="$(find "$ROOT/root/.cache/pip/wheels" -name '*.whl' -printf '%f\n' 2>/dev/null | sort)"
+  log "wheels pip built from source: $(echo "$built" | cut -d- -f1 | tr '\n' ' ')"
+  if echo "$built" | grep -iE '^(cython|cmake|ninja|pocketsphinx|scikit_build)' >&2; then
+    log "a build tool or pocketsphinx was compiled from source"; return 1
+  fi
+}
+
 log "work directory $WORK"
 step "bare Debian 12 root"        bash "$HERE/bare_debian.sh" "$ROOT"
 step "mount proc/sys/dev"         mount_root
@@ -157,6 +169,7 @@ step "make venv"                  in_root 'cd /root/dred-rtc && make venv'
 step "make speech (+corpus)"      in_root 'cd /root/dred-rtc && make speech'
 # ... and `make setup` itself, which must now find everything done.
 step "make setup (again)"         in_root 'cd /root/dred-rtc && make setup'
+step "nothing needless compiled"  check_built_wheels
 step "dred-rtc doctor --json"     check_doctor
 step "dred-rtc demo (5 s)"        in_root 'cd /root/dred-rtc && .venv/bin/dred-rtc demo --no-play --seconds 5 --out-dir /tmp/demo'
 summary
