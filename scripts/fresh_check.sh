@@ -127,6 +127,8 @@ clone_head() {
   # A clone, not a copy: only what is committed reaches the fresh machine.
   git clone -q --no-checkout "$REPO" "$ROOT/root/dred-rtc"
   git -C "$ROOT/root/dred-rtc" checkout -q --detach "$COMMIT"
+  # Setup must work from an empty cache: nothing of a previous build may be there.
+  [ ! -e "$ROOT/root/.cache" ] || { log "the bare root already has /root/.cache"; return 1; }
   log "clean clone of ${COMMIT:0:12} in /root/dred-rtc"
 }
 
@@ -138,6 +140,7 @@ bootstrap_tools() {
 check_doctor() {
   in_root 'cd /root/dred-rtc && .venv/bin/dred-rtc doctor --json > /tmp/doctor.json' || return 1
   cat "$ROOT/tmp/doctor.json" >&2
+  in_root '/root/dred-rtc/.venv/bin/python -c "import sys; print(\"venv python\", sys.version.split()[0], \"from\", sys.base_prefix)"' >&2
   in_root 'python3 -c "
 import json, sys
 d = json.load(open(\"/tmp/doctor.json\"))
