@@ -33,6 +33,11 @@ if [ -n "$(git -C "$REPO" status --porcelain --untracked-files=no)" ]; then
   log "note: uncommitted changes in $REPO are NOT checked; this checks HEAD ${COMMIT:0:12}"
 fi
 
+# Job control: each step runs as a background job in a process group of its own, so an
+# interrupted step can be ended as a whole, and nothing else.
+set -m
+STEP_PID=""
+
 WORK="$(mktemp -d "${DRED_RTC_FRESH_TMP:-/var/tmp}/dred-rtc-fresh.XXXXXX")"
 ROOT="$WORK/root"
 KEEP="${DRED_RTC_FRESH_KEEP:-0}"
@@ -48,6 +53,12 @@ cleanup() {
   local status=$? pid mnt
   trap - EXIT INT TERM
   set +e
+  # A step still running (we were interrupted): its process group is the step (set -m).
+  if [ -n "${STEP_PID:-}" ]; then
+    kill -TERM -- "-$STEP_PID" 2>/dev/null
+    for _ in 1 2 3 4 5; do kill -0 -- "-$STEP_PID" 2>/dev/null || break; sleep 1; done
+    kill -KILL -- "-$STEP_PID" 2>/dev/null
+  fi
   # Processes still running inside the root (a daemon a step started) are ours: end them by
   # pid, or the mounts stay busy.
   for pid in $(ls /proc | grep -E '^[0-9]+$'); do
@@ -98,7 +109,12 @@ step() {
   local name="$1" start=$SECONDS status=0
   shift
   log ">>> $name"
-  "$@" || status=$?
+  # In the background, then `wait`: a signal to this script is handled at once (bash defers
+  # traps until a foreground child exits), and the cleanup can end the step's process group.
+  "$@" </dev/null &
+  STEP_PID=$!
+  wait "$STEP_PID" || status=$?
+  STEP_PID=""
   STEPS+=("$(printf '%-28s %5d%s' "$name" $((SECONDS - start)) \
              "$([ $status -eq 0 ] || echo "   FAILED (exit $status)")")")
   log "<<< $name: $((SECONDS - start)) s"
@@ -125,7 +141,7 @@ mount_root() {
 
 clone_head() {
   # A clone, not a copy: only what is committed reaches the fresh machine.
-  git clone -q --no-checkout "$REPO" "$ROOT/root/dred-rtc"
+  git clone -q --no-hardlinks --no-checkout "$REPO" "$ROOT/root/dred-rtc"
   git -C "$ROOT/root/dred-rtc" checkout -q --detach "$COMMIT"
   # Setup must work from an empty cache: nothing of a previous build may be there.
   [ ! -e "$ROOT/root/.cache" ] || { log "the bare root already has /root/.cache"; return 1; }
