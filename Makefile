@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps native venv speech demo test bench clean fresh-check
+.PHONY: setup system-deps native venv speech demo test bench clean
 
 setup: system-deps native venv speech
 
@@ -35,13 +35,14 @@ demo: setup
 test: setup
 	@$(PY) -m pytest -q -rs tests
 
-# make setup, doctor and a short demo on a bare Debian 12 root (debootstrap minbase, chroot;
-# needs root): proves a fresh machine sets itself up from a clean clone of HEAD.
-fresh-check:
-	@bash scripts/fresh_check.sh
-
 bench: setup
 	@$(PY) -m dred_rtc.bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# make setup, doctor and a short demo on a bare Debian 12 root (debootstrap minbase, chroot;
+# needs root): proves a fresh machine sets itself up from a clean clone of HEAD.
+.PHONY: fresh-check
+fresh-check:
+	@bash scripts/fresh_check.sh
