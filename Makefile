@@ -15,8 +15,10 @@ system-deps:
 native:
 	@bash native/build_opus.sh
 
+# A venv whose pip does not run (python3-venv was missing when it was made: Debian's venv
+# then stops before ensurepip and leaves a .venv without pip) is made anew, not reused.
 $(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	@$(PY) -m pip install -q --upgrade pip
 	@$(PY) -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
@@ -38,3 +40,9 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# make setup, doctor and a short demo on a bare Debian 12 root (debootstrap minbase, chroot;
+# needs root): proves a fresh machine sets itself up from a clean clone of HEAD.
+.PHONY: fresh-check
+fresh-check:
+	@bash scripts/fresh_check.sh

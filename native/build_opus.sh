@@ -5,7 +5,8 @@
 # Where the release archive comes from, in order:
 #   1. $DRED_RTC_OPUS_ARCHIVE (a path to opus-1.6.1 or opus-1.5.2 release archive)
 #   2. the cache ($CACHE/src)
-#   3. the official release download (short timeout)
+#   3. the official release download (short timeout; DRED_RTC_OPUS_DOWNLOAD=0 skips it, e.g.
+#      where only the package indexes are reachable: scripts/fresh_check.sh sets it)
 #   4. the distribution's source package (apt-get source opus) through a private apt
 #      configuration that adds a suite carrying opus >= 1.5 from the mirror this
 #      system already uses. The system's own apt sources are never edited.
@@ -29,12 +30,32 @@ die() { echo "[native] ERROR: $*" >&2; exit 1; }
 
 sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]; }
 
+# 1.5.2 builds and has DRED, but it is not what dred-rtc is made for: its DRED bitstream
+# (version 10) does not interoperate with 1.6's (12), it emits no DRED below encoder
+# complexity 7, and 1.6-only functions of the binding are missing. Say so where nobody
+# can miss it, before the build and again as the last lines of the step.
+warn_old_version() {
+  local best name
+  read -r best name _ <<<"${ARCHIVES[0]}"
+  [ "$VERSION" = "$best" ] && return 0
+  {
+    echo "[native] WARNING: ================================================================"
+    echo "[native] WARNING: only libopus $VERSION could be obtained, not $best."
+    echo "[native] WARNING: DRED works, but only with peers on libopus $VERSION (DRED bitstream"
+    echo "[native] WARNING: versions differ), and features needing $best are unavailable."
+    echo "[native] WARNING: For $best: download $name from the Opus release page, then"
+    echo "[native] WARNING:   rm -rf $CACHE/opus && DRED_RTC_OPUS_ARCHIVE=/path/to/$name make setup"
+    echo "[native] WARNING: ================================================================"
+  } >&2
+}
+
 # Already built? The stamp names the version whose build finished.
 if [ -f "$CACHE/opus/STAMP" ]; then
   built="$(cat "$CACHE/opus/STAMP")"
   if [ -f "$CACHE/opus/lib/libopus.so" ] && [ -x "$CACHE/opus/bin/opus_demo" ] \
      && [ -f "$CACHE/opus/lib/liblossgen.so" ]; then
     log "libopus $built with DRED already built in $CACHE/opus"
+    VERSION="$built"; warn_old_version
     exit 0
   fi
 fi
@@ -56,7 +77,7 @@ find_archive() {
     read -r ver name sum <<<"$entry"
     if sha_ok "$CACHE/src/$name" "$sum"; then echo "$ver $CACHE/src/$name"; return; fi
   done
-  if command -v curl >/dev/null; then
+  if [ "${DRED_RTC_OPUS_DOWNLOAD:-1}" != 0 ] && command -v curl >/dev/null; then
     for entry in "${ARCHIVES[@]}"; do
       read -r ver name sum <<<"$entry"
       log "trying the official release download of $name"
@@ -111,6 +132,7 @@ if [ -z "${ARCHIVE:-}" ]; then
     - or place it in $CACHE/src/
     - or enable a Debian source suite that carries opus >= 1.5 and check that apt-get works."
 fi
+warn_old_version
 log "building libopus $VERSION from $ARCHIVE"
 
 BUILD="$CACHE/build"
@@ -134,3 +156,4 @@ SRC="$BUILD/opus-$VERSION"
 rm -rf "$BUILD"
 echo "$VERSION" > "$PREFIX/STAMP"
 log "libopus $VERSION with DRED built into $PREFIX"
+warn_old_version

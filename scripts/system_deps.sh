@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Install the Debian/Ubuntu packages dred-rtc needs, only those missing.
 set -euo pipefail
+# A bare Debian 12 (debootstrap minbase) has none of these, not even python3: this list is
+# checked by `make fresh-check`. What a newcomer installs before it is only make and git.
 PACKAGES=(
-  build-essential curl xz-utils ca-certificates   # building libopus
+  python3 python3-venv python3-dev                 # Debian's Python 3.11 and its venv (ensurepip)
+  build-essential curl xz-utils ca-certificates   # building libopus (autotools: no cmake/ninja)
   libsndfile1 libportaudio2 pulseaudio             # WAV I/O, sounddevice, virtual audio devices
   pulseaudio-utils libasound2-plugins              # pactl (test fixture), ALSA->PulseAudio for PortAudio
   asterisk-core-sounds-en-g722                     # real human speech for tests (CC-BY-SA-3.0)
   asterisk-core-sounds-fr-g722 asterisk-core-sounds-it-g722 asterisk-core-sounds-ru-g722  # eval corpus
-  iproute2 iptables libnetfilter-queue-dev python3-dev  # netem-demo: namespaces, NFQUEUE impairer
+  iproute2 iptables libnetfilter-queue-dev         # netem-demo: namespaces, NFQUEUE impairer (pip builds NetfilterQueue)
   chromium                                         # headless browser for tests/browser (Playwright)
 )
 missing=()
@@ -20,5 +23,7 @@ if ! command -v apt-get >/dev/null; then
 fi
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 echo "[deps] installing ${missing[*]}" >&2
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Wait for the dpkg lock instead of failing when another apt run holds it (shared machines, CI).
+APT=(apt-get -o DPkg::Lock::Timeout=600)
+$SUDO "${APT[@]}" update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO "${APT[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
