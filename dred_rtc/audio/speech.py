@@ -18,7 +18,12 @@ import numpy as np
 from ..cache import speech_dir
 from .wav import SAMPLE_RATE, read_wav, to_mono_48k, write_wav
 
-ASTERISK_PROMPTS = Path("/usr/share/asterisk/sounds/en")
+#: The Debian package whose prompts are the speech, and the directory it really ships them in
+#: (`dpkg -L asterisk-core-sounds-en-g722`). The short `/usr/share/asterisk/sounds/en` link comes
+#: only from the separate `asterisk-core-sounds-en` alternatives package, which setup does not
+#: install, so it must not be relied on.
+ASTERISK_PACKAGE = "asterisk-core-sounds-en-g722"
+ASTERISK_PROMPTS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 CLIP_SECONDS = 10
 CLIP_COUNT = 12
 LONG_CLIP_SECONDS = 60
@@ -61,7 +66,7 @@ def prepare(directory: Path | None = None, source: Path = ASTERISK_PROMPTS) -> P
     files = sorted(source.glob("*.g722"))
     if not files:
         raise SpeechNotPrepared(f"no G.722 prompts in {source}; install the Debian package "
-                                "asterisk-core-sounds-en-g722 (make setup does)")
+                                f"{ASTERISK_PACKAGE} (make setup does)")
     prompts = [decode_prompt(path) for path in files]
     directory.mkdir(parents=True, exist_ok=True)
     index = 0
