@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from dred_rtc.opus.library import dred_bitstream_version, release_series
+from tests.requirements import require
 
 
 def _system_libopus() -> str:
@@ -25,7 +26,8 @@ def _system_libopus() -> str:
             return candidate
     found = ctypes.util.find_library("opus")
     if not found:
-        pytest.skip("no distribution libopus (Debian libopus0) to load as the 'older library'")
+        require("distribution-libopus", "no distribution libopus (Debian libopus0) to load as the "
+                                        "'older library'")
     return found
 
 

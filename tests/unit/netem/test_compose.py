@@ -14,6 +14,7 @@ import pytest
 
 from dred_rtc.cli import build_parser
 from dred_rtc.netem.tc_netem import LinkParams, netem_args
+from tests.requirements import require
 
 REPO = Path(__file__).resolve().parents[3]
 COMPOSE = REPO / "docker-compose.yml"
@@ -22,7 +23,7 @@ CHECK = shutil.which("check-jsonschema") or str(Path(sys.executable).parent / "c
 
 def _validate(path: Path) -> subprocess.CompletedProcess:
     if not Path(CHECK).exists():
-        pytest.skip("check-jsonschema is not installed (test extra of pyproject.toml; `make setup`)")
+        require("check-jsonschema", "check-jsonschema is not installed (test extra of pyproject.toml)")
     return subprocess.run([CHECK, "--builtin-schema", "vendor.compose-spec", str(path)],
                           capture_output=True, text=True, timeout=120)
 
