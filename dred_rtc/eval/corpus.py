@@ -9,10 +9,11 @@ int16 WAV, active speech level normalised to -26 dBov) and `manifest.json` into
   copyright file: en (Allison Smith) and fr-CA (June Wallack) CC-BY-SA-3.0; it (Carlo Flora)
   and ru (ivrvoice.ru, Maxim Topal) CC-BY-3.0. Sex is taken from the directory the package
   installs (`it_IT_m_Carlo`, `ru_RU_f_IvrvoiceRU`, ...).
-- The `pocketsphinx` 5.1.1 source distribution on PyPI (fetched with `pip download`, checked
-  against a pinned sha256, read in memory): its test data holds five LibriVox recordings of
-  "Sense and Sensibility" ch. 1 (public domain) and recordings of male speakers made for the
-  CMU Sphinx tests (BSD-2-Clause with the package). Their sex is not stated by the source:
+- The `pocketsphinx` 5.1.1 source distribution on PyPI (fetched with a `pip download` that
+  compiles nothing, see `pip_download_command`; checked against a pinned sha256, read in
+  memory): its test data holds five LibriVox recordings of "Sense and Sensibility" ch. 1
+  (public domain) and recordings of male speakers made for the CMU Sphinx tests
+  (BSD-2-Clause with the package). Their sex is not stated by the source:
   it is taken from the measured median F0 (about 100 Hz), and the manifest says so.
 
 Every clip records its measured median F0, so anyone can check the sex labels.
@@ -244,6 +245,24 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def pip_download_command(destination: Path) -> list[str]:
+    """`pip download` of the pinned pocketsphinx source distribution that compiles nothing.
+
+    pip prepares an sdist's metadata even for `download`, in an isolated environment holding
+    the package's build requirements (scikit-build-core, Cython, and CMake where none is on
+    PATH). pip hands its binary/source choice on to that environment, so `--no-binary :all:`
+    made it compile Cython and CMake from source (half an hour on 2 cores).
+    `--only-binary :all:` then `--no-binary pocketsphinx` (in this order: the later, named
+    option wins for that one package) takes pocketsphinx as a source archive and every build
+    requirement as a wheel only: a requirement without a wheel fails instead of compiling.
+    The metadata hook itself compiles nothing. (`--no-build-isolation` is no way out: the
+    hook then needs scikit-build-core in our own environment and fails without it.)
+    """
+    return [sys.executable, "-m", "pip", "download", "--no-deps",
+            "--only-binary", ":all:", "--no-binary", "pocketsphinx",
+            "-q", "-d", str(destination), f"pocketsphinx=={POCKETSPHINX_VERSION}"]
+
+
 def pocketsphinx_sdist(download_dir: Path) -> Path:
     """The pinned pocketsphinx sdist: from the cache, else `pip download` (PyPI's ordinary client)."""
     path = download_dir / POCKETSPHINX_SDIST
@@ -252,10 +271,7 @@ def pocketsphinx_sdist(download_dir: Path) -> Path:
         print(f"[corpus] pip download pocketsphinx=={POCKETSPHINX_VERSION} (source distribution)",
               file=sys.stderr)
         with tempfile.TemporaryDirectory() as tmp:
-            result = subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-                 "-q", "-d", tmp, f"pocketsphinx=={POCKETSPHINX_VERSION}"],
-                capture_output=True, text=True)
+            result = subprocess.run(pip_download_command(Path(tmp)), capture_output=True, text=True)
             got = Path(tmp) / POCKETSPHINX_SDIST
             if result.returncode != 0 or not got.is_file():
                 raise CorpusSourceMissing("pip download pocketsphinx failed: "

@@ -80,3 +80,28 @@ def test_user_clips(tmp_path):
     write_wav(tmp_path / "short.wav", np.zeros(100, dtype=np.int16))
     with pytest.raises(AudioFileError, match="shorter"):
         user_clips([tmp_path / "short.wav"])
+
+
+def test_pocketsphinx_download_compiles_nothing(tmp_path):
+    """The sdist is fetched as source, and pip may take its build requirements (Cython, CMake)
+    only as wheels, also inside the isolated build environment it prepares metadata in."""
+    from pip._internal.commands import create_command
+
+    from dred_rtc.eval.corpus import pip_download_command
+
+    argv = pip_download_command(tmp_path)
+    assert argv[1:4] == ["-m", "pip", "download"] and "--no-deps" in argv
+    options, _ = create_command("download").parse_args(argv[4:])
+    formats = options.format_control
+    assert formats.get_allowed_formats("pocketsphinx") == frozenset({"source"})
+    for build_requirement in ("cython", "cmake", "ninja", "scikit-build-core"):
+        assert formats.get_allowed_formats(build_requirement) == frozenset({"binary"})
+    # pip passes its choice on to the build environment as --no-binary X --only-binary Y
+    nested = []
+    for name in ("no_binary", "only_binary"):
+        nested += ["--" + name.replace("_", "-"),
+                   ",".join(sorted(getattr(formats, name) or {":none:"}))]
+    nested_options, _ = create_command("install").parse_args(nested + ["cython"])
+    for build_requirement in ("cython", "cmake", "scikit-build-core"):
+        assert nested_options.format_control.get_allowed_formats(build_requirement) == \
+            frozenset({"binary"})
