@@ -130,7 +130,7 @@ def apply(dev: str, params: LinkParams, backend: str = "auto", seed: int = 1) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    command = list(args.command)
+    command = list(args.argv)
     if command[:1] == ["--"]:
         command = command[1:]
     if not command:
@@ -191,6 +191,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--backend", choices=LINK_BACKENDS, default="auto",
                         help="auto (default): netem where the kernel has it, else nfqueue")
     parser.add_argument("--seed", type=int, default=1, help="seed of the loss and delay models")
-    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND",
+    parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND",
                         help="the command to run while DEV is impaired")
     parser.set_defaults(func=run)
