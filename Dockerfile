@@ -3,7 +3,8 @@
 #   docker build -t dred-rtc .        then e.g.   docker run --rm dred-rtc doctor
 # Where the package indexes are reached only through this machine's own apt/pip configuration
 # (a mirror, a proxy CA) and no registry serves debian:bookworm-slim, run
-# scripts/docker_prepare.sh first and build with `--network host` (see README, "Containers").
+# scripts/docker_prepare.sh first (and build with `--network host` where Docker's default
+# network does not reach them; see README, "Containers").
 FROM debian:bookworm-slim
 
 ENV DEBIAN_FRONTEND=noninteractive \
