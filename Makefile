@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps native venv speech demo test bench clean
+.PHONY: setup system-deps native venv speech demo test docker-check bench clean
 
 setup: system-deps native venv speech
 
@@ -34,6 +34,11 @@ demo: setup
 
 test: setup
 	@$(PY) -m pytest -q -rs tests
+
+# The image from a bare debian:bookworm-slim, `doctor` in it, and the compose call end to end
+# (needs a running Docker engine; not part of `make test`: many minutes). See README.
+docker-check: venv
+	@$(PY) -m pytest -q -rs -s -m docker tests/docker
 
 bench: setup
 	@$(PY) -m dred_rtc.bench

@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "dred_rtc.rtc.call",
     "dred_rtc.rtc.demo",
     "dred_rtc.netem.demo",
+    "dred_rtc.netem.link",
 ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 from typing import Any
 
 from .cache import opus_prefix, speech_dir
@@ -21,17 +22,38 @@ def _audio_devices() -> dict[str, Any]:
     return {"available": bool(listed), "devices": listed}
 
 
-def report() -> dict[str, Any]:
-    """Everything doctor knows, with DESIGN.md's keys first."""
-    from .opus import OpusLibraryNotFound, capabilities
-    result: dict[str, Any]
+def _libopus() -> dict[str, Any]:
+    """The libopus part of the report. Never raises: an old or wrong library is described
+    (version, DRED bitstream version, what it lacks) with a warning, not a traceback."""
+    from .opus import OpusError, OpusLibraryNotFound, capabilities
+    from .opus.library import DRED_BITSTREAM_VERSIONS, SUPPORTED_SERIES
     try:
         caps = capabilities()
-        result = {"libopus_version": caps.version, "libopus_path": caps.path, "dred": caps.dred,
-                  "deep_plc": caps.deep_plc, "osce": caps.osce}
-    except (OpusLibraryNotFound, OSError) as error:
-        result = {"libopus_version": None, "libopus_path": None, "dred": False,
-                  "deep_plc": False, "osce": False, "error": str(error)}
+    except (OpusLibraryNotFound, OpusError, OSError) as error:
+        return {"libopus_version": None, "libopus_path": None, "dred": False,
+                "deep_plc": False, "osce": False, "dred_bitstream_version": None,
+                "libopus_supported": False, "error": str(error), "warnings": [str(error)]}
+    warnings = []
+    if not caps.supported:
+        wanted = DRED_BITSTREAM_VERSIONS[SUPPORTED_SERIES]
+        dred = (f"it writes DRED bitstream version {caps.dred_version}, a {SUPPORTED_SERIES}.x peer "
+                f"version {wanted}, and neither parses the other's DRED (the audio still decodes)"
+                if caps.dred else "it has no DRED")
+        warnings.append(
+            f"{caps.version} is not libopus {SUPPORTED_SERIES}.x, the release dred-rtc is built "
+            f"for: {dred}. Rebuild with `make setup` from the {SUPPORTED_SERIES}.1 release "
+            "archive (set DRED_RTC_OPUS_ARCHIVE to it if it cannot be fetched).")
+    if caps.missing:
+        warnings.append("functions missing from this libopus: " + ", ".join(caps.missing))
+    return {"libopus_version": caps.version, "libopus_path": caps.path, "dred": caps.dred,
+            "deep_plc": caps.deep_plc, "osce": caps.osce,
+            "dred_bitstream_version": caps.dred_version, "libopus_supported": caps.supported,
+            "missing_functions": list(caps.missing), "warnings": warnings}
+
+
+def report() -> dict[str, Any]:
+    """Everything doctor knows, with DESIGN.md's keys first."""
+    result = _libopus()
     from .impair import lossgen
     lossgen_ok = lossgen.available()
     opus_demo = opus_prefix() / "bin" / "opus_demo"
@@ -55,11 +77,15 @@ def run(args: argparse.Namespace) -> int:
             return "ok     " if ok else "MISSING"
         print(f"libopus        {mark(info['libopus_version'])} {info['libopus_version'] or info.get('error')}")
         print(f"               {info['libopus_path']}")
+        print(f"{'dred_bitstream':<14} {mark(info['dred_bitstream_version'])} "
+              f"{info['dred_bitstream_version'] or ''}")
         for key in ("dred", "deep_plc", "osce", "lossgen", "opus_demo", "speech_corpus", "chromium"):
             print(f"{key:<14} {mark(info[key])} {info[key] if not isinstance(info[key], bool) else ''}")
         audio = info["audio"]
         names = ", ".join(d["name"] for d in audio["devices"]) or audio.get("error", "none")
         print(f"{'audio':<14} {mark(audio['available'])} {names}")
+    for warning in info["warnings"]:
+        print(f"WARNING: {warning}", file=sys.stderr)
     essential = info["dred"] and info["deep_plc"]
     return 0 if essential else 1
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import signal
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from .cache import cache_dir
@@ -38,6 +40,55 @@ def _ssl_context(args: argparse.Namespace):
     return None, None
 
 
+def ipv4_addresses() -> list[str]:
+    """This host's IPv4 addresses, loopback first: what a 0.0.0.0 socket really accepts on.
+
+    Read from the kernel's local routing table (/proc/net/fib_trie: every address, also the
+    secondary ones, of this network namespace); empty where that file does not exist.
+    """
+    try:
+        lines = Path("/proc/net/fib_trie").read_text().splitlines()
+    except OSError:
+        return []
+    found: list[str] = []
+    for previous, line in zip(lines, lines[1:]):
+        if "/32 host LOCAL" in line:
+            address = previous.split()[-1]
+            if address not in found:
+                found.append(address)
+    return sorted(found, key=lambda a: (not ipaddress.ip_address(a).is_loopback,
+                                        ipaddress.ip_address(a)))
+
+
+def ipv6_addresses() -> list[str]:
+    """This host's IPv6 addresses that a URL can name without a zone (no link-local)."""
+    try:
+        lines = Path("/proc/net/if_inet6").read_text().splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        address = ipaddress.IPv6Address(int(line.split()[0], 16))
+        if not address.is_link_local:
+            found.append(str(address))
+    return sorted(set(found), key=lambda a: (not ipaddress.ip_address(a).is_loopback, a))
+
+
+def listening_urls(socknames: Iterable[tuple], scheme: str) -> list[str]:
+    """One URL per address the bound sockets really accept on: a wildcard socket (0.0.0.0, ::)
+    stands for every interface address of its family."""
+    urls: list[str] = []
+    for sockname in socknames:
+        host, port = str(sockname[0]), int(sockname[1])
+        hosts = ipv4_addresses() if host == "0.0.0.0" else ipv6_addresses() if host == "::" else [host]
+        for address in hosts or [host]:
+            shown = f"[{address}]" if ":" in address else address
+            url = f"{scheme}://{shown}:{port}"
+            if url not in urls:
+                urls.append(url)
+    return urls
+
+
 async def _serve(args: argparse.Namespace, ssl_context) -> int:
     from signaling_server import start_server
     overrides = {"allowed_origins": tuple(args.allow_origin or ())}
@@ -55,7 +106,15 @@ async def _serve(args: argparse.Namespace, ssl_context) -> int:
         except (NotImplementedError, RuntimeError):
             pass
     ws_url = server.url.replace("http", "ws", 1) + "/ws"
-    print(f"dred-rtc serve: listening on {server.url} (WebSocket {ws_url})", flush=True)
+    # a wildcard bind is shown as every address it accepts on (loopback first: the URL a local
+    # client uses), not only 127.0.0.1; one space between URLs (scripts read the first)
+    urls = listening_urls(server.runner.addresses, "https" if ssl_context else "http")
+    if urls and urls[0] != server.url and server.url in urls:
+        urls.remove(server.url)
+        urls.insert(0, server.url)
+    where = f"all interfaces of {args.host}; " if args.host in ("0.0.0.0", "::", "") else ""
+    print(f"dred-rtc serve: listening on {' '.join(urls) or server.url} "
+          f"({where}WebSocket {ws_url})", flush=True)
     try:
         await stop.wait()
     finally:

@@ -24,6 +24,8 @@ from typing import Iterator
 
 import pytest
 
+from tests.requirements import require
+
 SINK = "dred_null"
 SOURCE = "dred_mic"
 
@@ -143,7 +145,7 @@ def pulseaudio() -> Iterator[PulseAudio]:
     try:
         pulse = start_pulseaudio()
     except RuntimeError as error:
-        pytest.skip(f"no virtual audio devices: {error}")
+        require("pulseaudio", f"no virtual audio devices: {error}")
     saved = os.environ.get("PULSE_SERVER")
     os.environ["PULSE_SERVER"] = pulse.server
     from dred_rtc.audio.devices import NoAudioDevice, list_devices, refresh
@@ -151,11 +153,11 @@ def pulseaudio() -> Iterator[PulseAudio]:
         refresh()
         if not list_devices():
             stop_pulseaudio(pulse)
-            pytest.skip("PulseAudio runs but PortAudio sees no device through it: ALSA's pulse plugin "
-                        "(Debian libasound2-plugins) is missing")
+            require("pulseaudio", "PulseAudio runs but PortAudio sees no device through it: "
+                                  "ALSA's pulse plugin (Debian libasound2-plugins) is missing")
     except NoAudioDevice as error:
         stop_pulseaudio(pulse)
-        pytest.skip(str(error))
+        require("pulseaudio", str(error))
     _warm_up()
     try:
         yield pulse

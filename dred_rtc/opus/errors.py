@@ -14,3 +14,11 @@ class OpusError(RuntimeError):
 
 class OpusLibraryNotFound(RuntimeError):
     """The DRED-enabled libopus build is missing; `make setup` builds it."""
+
+
+class OpusFunctionMissing(OpusLibraryNotFound):
+    """The loaded libopus lacks a function the binding called (an older release than it needs).
+
+    Raised at the call, not at load time, so that `dred-rtc doctor` can still describe an old
+    library (e.g. 1.5.2, which has DRED but no `opus_decode24`) instead of dying on it.
+    """

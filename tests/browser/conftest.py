@@ -1,4 +1,5 @@
-"""Browser tests: skip, with the reason, when headless Chromium or Playwright is unavailable."""
+"""Browser tests: skip, with the reason, when headless Chromium or Playwright is unavailable
+(a failure in CI, where `make setup` installed both: tests/requirements.py)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.requirements import require
+
 from .harness import chromium_unavailable
 
 
 @pytest.fixture(scope="session")
 def chromium() -> None:
-    reason = chromium_unavailable()
-    if reason is not None:
-        pytest.skip(reason)
+    require("chromium", chromium_unavailable())
 
 
 @pytest.fixture(scope="session")

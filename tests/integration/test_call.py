@@ -23,13 +23,12 @@ import pytest
 import soundfile
 
 from dred_rtc.audio.wav import write_wav
-from dred_rtc.opus import capabilities
 from dred_rtc.rtc.demo import rebuilt_counts
+from tests.requirements import dred_unavailable, require
 
 pytestmark = pytest.mark.slow
 
-if not capabilities().dred:
-    pytest.skip("libopus without DRED: run `make setup`", allow_module_level=True)
+require("libopus-dred", dred_unavailable())
 
 SECONDS = 30.0
 

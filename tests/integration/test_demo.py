@@ -13,12 +13,11 @@ from pathlib import Path
 import pytest
 import soundfile
 
-from dred_rtc.opus import capabilities
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.skipif(not capabilities().dred, reason="libopus without DRED: run `make setup`")
+@pytest.mark.usefixtures("libopus_dred")
 def test_demo_shows_what_dred_and_lbrr_rebuild(speech_30s):
     # a private directory: a concurrent pytest on the machine may prune pytest's tmp dirs
     with tempfile.TemporaryDirectory(prefix="dred-rtc-demo-") as tmp:

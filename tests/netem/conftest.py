@@ -13,29 +13,16 @@ import subprocess
 import pytest
 
 from dred_rtc.netem.namespaces import _alive, list_namespaces, ours
+from tests.requirements import require
 
-
-def _why_not_root() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root: creates network namespaces and iptables rules (CAP_NET_ADMIN/SYS_ADMIN)"
-    if shutil.which("ip") is None:
-        return "the `ip` command (iproute2) is not installed"
-    return None
-
-
-@pytest.fixture(scope="session")
-def root_netns() -> None:
-    reason = _why_not_root()
-    if reason:
-        pytest.skip(reason)
+# root_netns (root, able to make namespaces) comes from tests/conftest.py
 
 
 @pytest.fixture(scope="session")
 def nfqueue_ok(root_netns) -> None:
     from dred_rtc.netem.nfqueue import nfqueue_support
     ok, reason = nfqueue_support()
-    if not ok:
-        pytest.skip(f"nfqueue backend unavailable: {reason}")
+    require("nfqueue", None if ok else f"nfqueue backend unavailable: {reason}")
 
 
 def iptables_state() -> str:

@@ -15,6 +15,7 @@ from dred_rtc.netem.backends import NfqueueImpairment, start_impairment
 from dred_rtc.netem.namespaces import Link, LinkSession, in_netns, list_namespaces, pids_in, run
 from dred_rtc.netem.probe import probe_link, probe_rate
 from dred_rtc.netem.tc_netem import LinkParams, netem_support
+from tests.requirements import require
 
 
 def test_link_is_isolated_and_torn_down(root_netns, clean_after):
@@ -76,7 +77,7 @@ def test_nfqueue_rate(nfqueue_ok, clean_after, tmp_path):
 def test_netem_for_real(root_netns, clean_after, tmp_path):
     support = netem_support()
     if not support.ok:
-        pytest.skip(f"kernel without netem: {support.reason}")
+        require("sch_netem", f"kernel without netem: {support.reason}")
     params = LinkParams(loss="bernoulli:0.2", delay_ms=30, jitter_ms=5)
     link = Link.for_pid()
     with LinkSession(link) as session:

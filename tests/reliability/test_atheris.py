@@ -15,14 +15,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.requirements import require
+
 from .conftest import CASES, FIGURES, examples
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("atheris") is None,
-                    reason="atheris is not installed (optional: `.venv/bin/pip install atheris`)")
 def test_atheris_packet_path(tmp_path):
+    require("atheris", None if importlib.util.find_spec("atheris") else
+            "atheris is not installed (optional: `.venv/bin/pip install atheris`)")
     corpus = tmp_path / "corpus"
     runs = examples(4000)
     env = dict(os.environ, DRED_RTC_ATHERIS_SEED=str(corpus), PYTHONPATH=str(ROOT))

@@ -40,17 +40,17 @@ def test_expected_loss():
     assert expected_loss("bernoulli:0.05") == 0.05 and expected_loss("none") == 0.0
 
 
-@pytest.mark.skipif(not ROOT, reason="as root the choice depends on the kernel (tested below)")
+@pytest.mark.usefixtures("root_netns")
 def test_forced_netem_names_the_kernels_reason(capsys):
     support = netem_support()
     if support.ok:
-        pytest.skip("this kernel has netem: nothing to refuse")
+        pytest.skip("this kernel has netem (sch_netem): nothing to refuse")
     assert main(["netem-demo", "--backend", "netem"]) == 2
     err = capsys.readouterr().err
     assert support.reason in err and "nfqueue" in err
 
 
-@pytest.mark.skipif(not ROOT, reason="needs root to probe netem and NFQUEUE in a throwaway namespace")
+@pytest.mark.usefixtures("root_netns")
 def test_automatic_choice_on_this_machine():
     params = LinkParams(loss="bernoulli:0.2")
     choice = choose_backend(None, params)
@@ -73,7 +73,7 @@ def test_non_root_gets_inprocess_or_a_clear_error():
         choose_backend("nfqueue", LinkParams())
 
 
-@pytest.mark.skipif(not ROOT, reason="needs root: creates a network namespace")
+@pytest.mark.usefixtures("root_netns")
 def test_teardown_removes_namespaces_of_dead_demos(capsys):
     dead = subprocess.Popen(["true"])
     dead.wait()

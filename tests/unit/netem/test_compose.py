@@ -14,6 +14,7 @@ import pytest
 
 from dred_rtc.cli import build_parser
 from dred_rtc.netem.tc_netem import LinkParams, netem_args
+from tests.requirements import require
 
 REPO = Path(__file__).resolve().parents[3]
 COMPOSE = REPO / "docker-compose.yml"
@@ -22,7 +23,7 @@ CHECK = shutil.which("check-jsonschema") or str(Path(sys.executable).parent / "c
 
 def _validate(path: Path) -> subprocess.CompletedProcess:
     if not Path(CHECK).exists():
-        pytest.skip("check-jsonschema is not installed (test extra of pyproject.toml; `make setup`)")
+        require("check-jsonschema", "check-jsonschema is not installed (test extra of pyproject.toml)")
     return subprocess.run([CHECK, "--builtin-schema", "vendor.compose-spec", str(path)],
                           capture_output=True, text=True, timeout=120)
 
@@ -46,22 +47,40 @@ def test_the_validator_rejects_a_broken_compose_file(tmp_path):
     assert done.returncode != 0
 
 
+def _interpolate(words: list[str]) -> list[str]:
+    """Compose's `${VAR:-default}` with nothing set: the defaults."""
+    return [re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", word) for word in words]
+
+
+def test_compose_file_has_no_top_level_name_or_version():
+    """compose v1 (Debian 12's docker-compose 1.29) rejects `name:`; `version:` is obsolete in v2."""
+    top = set(_compose())
+    assert "name" not in top and "version" not in top
+
+
 def test_compose_commands_are_valid_dred_rtc_invocations():
     services = _compose()["services"]
     assert set(services) == {"signaling", "receiver", "sender"}
     parser = build_parser()
     serve = parser.parse_args(services["signaling"]["command"])
     assert serve.command == "serve" and serve.host == "0.0.0.0"
+    assert services["signaling"]["build"]["network"] == "host"
     receiver = parser.parse_args(services["receiver"]["command"])
     assert receiver.command == "call" and receiver.output.startswith("/out/")
     assert receiver.stats_json.startswith("/out/")
-    script = " ".join(services["sender"]["command"]).replace("$$", "$")
-    netem_part, call_part = script.split("&& exec dred-rtc ")
-    sender = parser.parse_args(shlex.split(call_part))
+    words = _interpolate(services["sender"]["command"])
+    impair = parser.parse_args(words)
+    assert impair.command == "impair-link" and impair.dev == "eth0" and impair.backend == "auto"
+    LinkParams(loss=impair.loss, delay_ms=impair.delay, jitter_ms=impair.jitter).loss_model(1)
+    assert impair.loss == "gilbert:0.1,0.4"  # 20 % in bursts of 2.5 by default
+    inner = words[words.index("--") + 1:]
+    assert inner[0] == "dred-rtc"
+    sender = parser.parse_args(inner[1:])
     assert sender.command == "call" and sender.room == receiver.room
     assert sender.server == receiver.server == "http://signaling:8765"
     assert sender.fec and sender.dred_ms == 500
-    assert netem_part.startswith("scripts/netem_link.sh apply eth0")
+    assert sender.input.startswith("/opt/dred-rtc-cache/")  # DRED_RTC_CACHE of the Dockerfile
+    assert "DRED_RTC_CACHE=/opt/dred-rtc-cache" in (REPO / "Dockerfile").read_text()
     assert "NET_ADMIN" in services["sender"]["cap_add"]
     for name in ("receiver", "sender"):
         assert "./out:/out" in services[name]["volumes"]
@@ -71,6 +90,8 @@ def test_dockerfile_builds_with_make_setup():
     dockerfile = (REPO / "Dockerfile").read_text()
     runs = re.findall(r"^RUN (.+)$", dockerfile, flags=re.M)
     assert any(run.startswith("make setup") for run in runs)
+    # the build machine's configuration is installed before apt and removed after setup
+    assert "host_config.sh install" in dockerfile and "host_config.sh remove" in dockerfile
     assert re.search(r"^COPY \. \.$", dockerfile, flags=re.M)
     assert 'ENTRYPOINT ["dred-rtc"]' in dockerfile
     ignored = (REPO / ".dockerignore").read_text().split()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 
 import pytest
+
+from tests.requirements import require
 
 from dred_rtc.impair import ImpairSpecError
 from dred_rtc.netem.tc_netem import (
@@ -64,8 +65,7 @@ def test_bad_loss_spec_is_an_impair_spec_error():
         netem_args(LinkParams(loss="gilbert:0.1"))
 
 
-@pytest.mark.skipif(not ROOT, reason="needs root: `unshare -n` for a throwaway network namespace")
-@pytest.mark.skipif(shutil.which("tc") is None, reason="tc (iproute2) not installed")
+@pytest.mark.usefixtures("root_netns", "iproute2")
 @pytest.mark.parametrize("params", [
     LinkParams(loss="gilbert:0.1,0.4", delay_ms=40, jitter_ms=10, rate_kbit=256),
     LinkParams(loss="bernoulli:0.2", delay_ms=5),
@@ -84,7 +84,7 @@ def test_tc_accepts_our_syntax(params):
         assert "qdisc kind is unknown" in done.stderr
 
 
-@pytest.mark.skipif(not ROOT, reason="needs root: `unshare -n` for a throwaway network namespace")
+@pytest.mark.usefixtures("root_netns", "iproute2")
 def test_tc_rejects_broken_syntax_so_the_test_above_can_fail():
     done = subprocess.run(["unshare", "--net", "tc", "qdisc", "add", "dev", "lo", "root", "netem",
                            "loss", "gemodel", "10%", "40%", "100%", "0%", "3"],
@@ -103,7 +103,7 @@ def test_support_reason_agrees_with_the_kernel_config():
         with gzip.open("/proc/config.gz", "rt") as config:
             text = config.read()
     except OSError:
-        pytest.skip("/proc/config.gz not readable: cannot cross-check")
+        require("kernel-config", "/proc/config.gz not readable: cannot cross-check")
     if "# CONFIG_NET_SCH_NETEM is not set" in text:
         assert not support.ok
         assert "Specified qdisc kind is unknown" in support.reason

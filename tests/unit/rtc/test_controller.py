@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dred_rtc.opus import Dred, DredParser, Encoder, capabilities, has_lbrr
+from dred_rtc.opus import Dred, DredParser, Encoder, has_lbrr
 from dred_rtc.rtc.controller import (CLEAN_BITRATE, DRED_MIN_BITRATE, Decision, Fixed, Limits,
                                      LossEstimate, RedundancyController, Settings, choose,
                                      lbrr_starves_dred)
@@ -163,7 +163,7 @@ def test_fixed_configuration_only_moves_expected_loss():
     assert plain.settings.expected_loss == 0
 
 
-@pytest.mark.skipif(not capabilities().dred, reason="libopus without DRED: run `make setup`")
+@pytest.mark.usefixtures("libopus_dred")
 @pytest.mark.parametrize("loss,burst,budget", [(0.05, 1.2, 32000), (0.2, 2.0, 32000), (0.2, 2.0, 64000),
                                                (0.3, 5.0, 96000), (0.1, 1.5, 48000),
                                                (0.05, 1.5, 64000), (0.1, 1.5, 64000),

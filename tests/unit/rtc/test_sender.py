@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from dred_rtc.audio.wavsource import WavSource
-from dred_rtc.opus import Decoder, Dred, DredParser, capabilities, has_lbrr
+from dred_rtc.opus import Decoder, Dred, DredParser, has_lbrr
 from dred_rtc.rtc.controller import Settings
 from dred_rtc.rtc.sender import EncodedAudioTrack
 
@@ -28,7 +28,7 @@ def _collect(track: EncodedAudioTrack, count: int, change_at: int | None = None,
     return asyncio.run(main())
 
 
-@pytest.mark.skipif(not capabilities().dred, reason="libopus without DRED: run `make setup`")
+@pytest.mark.usefixtures("libopus_dred")
 def test_packets_are_real_opus_with_dred_paced_in_real_time(speech_10s):
     track = EncodedAudioTrack(WavSource(pcm=speech_10s[:48000 * 2]),
                               Settings(bitrate=48000, fec=False, dred_ms=500, expected_loss=20))
