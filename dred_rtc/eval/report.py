@@ -507,7 +507,9 @@ def write_markdown(path: Path, meta: dict, summary: dict, losses: list[str], bit
             lines += [f"Clean, our clips score {ours_clean:.2f} and opus_demo's {REFERENCE_CLEAN:.2f}"
                       if ours_clean is not None else "Our clips were not scored clean",
                       "(another corpus), so the check compares each condition's drop from clean, "
-                      "paired per clip, with opus_demo's; the absolute figures are shown too.", "",
+                      "paired per clip, with opus_demo's; the absolute figures are shown too. "
+                      f"Ours are PLCMOS ({resamplers[0]}); opus_demo's were scored after "
+                      "resample_poly.", "",
                       "| loss | condition | ours | opus_demo | diff | within CI | drop from clean: diff | tolerance | pass |",
                       "|---|---|---|---|---|---|---|---|---|"]
             for c in group:
