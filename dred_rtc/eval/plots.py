@@ -181,8 +181,8 @@ def frontier(path: Path, cells: list[dict], bitrate: int, losses: list[str],
             ax.set_ylabel(title)
             ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=7, loc="lower right", ncol=2)
-    fig.suptitle("Quality vs playout delay: steady receivers (line), default receiver (star), "
-                 "reference (dashed); mean, 95 % CI")
+    fig.suptitle("Quality vs mean playout delay (mean, 95 % CI)\nsteady receivers: line; "
+                 "default receiver: star; reference: dashed", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
