@@ -9,7 +9,8 @@ from pathlib import Path
 
 from .conditions import (CONDITIONS, DEFAULT_BITRATES, DEFAULT_LOSSES, POLICIES, QUICK_LOSSES,
                          Playout, check_loss_spec)
-from ..sim.command import add_playout_arguments, max_delay_from_args, min_delay_from_args
+from ..sim.command import (MAX_DELAY_MS, MIN_DELAY_MS, add_playout_arguments, max_delay_from_args,
+                           min_delay_from_args)
 
 QUICK_CLIPS = 4
 
@@ -38,6 +39,15 @@ def register(subparsers) -> None:
     parser.add_argument("--jitter", default="none", metavar="SPEC",
                         help="network jitter for every call: none | normal:MEAN_MS,SD_MS (default none)")
     add_playout_arguments(parser)
+    parser.set_defaults(patience=None)  # no --no-patience: the jitter buffer's own default
+    parser.add_argument("--delay-sweep", default=None, metavar="MS,MS,...",
+                        help="also run a steady real-time receiver (no patience, playout delay "
+                             f"held at D) at each listed delay D ({MIN_DELAY_MS}..{MAX_DELAY_MS}), "
+                             "e.g. 40,70,110,150,200: the delay/quality frontier the default "
+                             "receiver is compared with")
+    parser.add_argument("--resampler", choices=("soxr", "poly", "both"), default="soxr",
+                        help="48 -> 16 kHz for PLCMOS: soxr HQ, scipy's resample_poly, or both "
+                             "(each row scored under both; default soxr)")
     parser.add_argument("--clips", type=int, default=None, metavar="N",
                         help="use only N corpus clips, alternating female / male speakers")
     parser.add_argument("--out", type=Path, default=Path("eval-report"), metavar="DIR",
@@ -79,8 +89,26 @@ def _clips(args):
     return clips
 
 
+def delay_sweep_from_args(text: str | None) -> list[int]:
+    """`--delay-sweep 40,70,110`: distinct delays, sorted, each in the range --min-delay takes."""
+    if text is None:
+        return []
+    delays: list[int] = []
+    for part in text.split(","):
+        try:
+            delay = int(part.strip())
+        except ValueError:
+            raise _usage(f"--delay-sweep {text}: {part.strip()!r} is not a whole number of ms") from None
+        if not MIN_DELAY_MS <= delay <= MAX_DELAY_MS:
+            raise _usage(f"--delay-sweep {text}: each delay must be {MIN_DELAY_MS}..{MAX_DELAY_MS} ms, "
+                         f"got {delay}")
+        delays.append(delay)
+    return sorted(set(delays))
+
+
 def run(args) -> int:
     from ..impair import ImpairSpecError, parse_jitter_spec
+    from .metrics import plcmos_names
     from .plots import write_all
     from .report import summarise, write_json, write_markdown
     from .runner import default_workers, plan_jobs, run_plan
@@ -91,6 +119,8 @@ def run(args) -> int:
         raise _usage("--workers must be >= 1")
     playout = Playout(patience=args.patience, min_delay_ms=min_delay_from_args(args),
                       max_delay_ms=max_delay_from_args(args))
+    sweep = delay_sweep_from_args(args.delay_sweep)
+    resamplers = ("soxr", "poly") if args.resampler == "both" else (args.resampler,)
     losses = args.loss or (QUICK_LOSSES if args.quick else DEFAULT_LOSSES)
     try:
         losses = list(dict.fromkeys(check_loss_spec(spec) for spec in losses))
@@ -121,12 +151,12 @@ def run(args) -> int:
         for clip in clips:
             write_wav(keep_dir / clip.name / "input.wav", clip.load())
     plan = plan_jobs(clips, losses, bitrates, conditions, policies, args.seed, args.jitter, keep_dir,
-                     playout)
+                     playout, sweep)
     started = time.perf_counter()
     rows, hists = run_plan(plan, metric_seed=args.seed, workers=min(workers, len(plan)),
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, resamplers=resamplers)
     elapsed = time.perf_counter() - started
-    summary = summarise(rows, losses, bitrates, policies, conditions)
+    summary = summarise(rows, losses, bitrates, policies, conditions, resamplers)
     speakers = sorted({f"{c.speaker} ({c.sex})" for c in clips})
     meta = {
         "tool": "dred-rtc eval",
@@ -134,10 +164,12 @@ def run(args) -> int:
         if len(sys.argv) > 1 and sys.argv[1] == "eval" else "dred-rtc eval",
         "seed": args.seed,
         "losses": losses, "bitrates": bitrates, "conditions": conditions, "policies": policies,
-        "jitter": args.jitter, "playout": playout.as_dict(),
-        "metrics": {"plcmos": "PLCMOS v2 (speechmos plcmos_v2.onnx, 16 kHz, 15 raters seeded "
-                              "with the run seed)",
-                    "estoi": "ESTOI (pystoi, extended=True, 16 kHz, block time-aligned)"},
+        "jitter": args.jitter, "playout": playout.as_dict(), "delay_sweep_ms": sweep,
+        "resamplers": list(resamplers),
+        "metrics": {**{name: f"PLCMOS v2 (speechmos plcmos_v2.onnx, 16 kHz after {resampler}, 15 "
+                             "raters seeded with the run seed)"
+                       for name, resampler in zip(plcmos_names(resamplers), resamplers)},
+                    "estoi": "ESTOI (pystoi, extended=True, 16 kHz after soxr, block time-aligned)"},
         "corpus": {"clips": len(clips), "minutes": round(sum(c.seconds for c in clips) / 60, 2),
                    "speakers": ", ".join(speakers),
                    "clip_list": [{"name": c.name, "speaker": c.speaker, "sex": c.sex,
@@ -145,9 +177,10 @@ def run(args) -> int:
         "jobs": len(plan), "workers": min(workers, len(plan)), "seconds": round(elapsed, 1),
     }
     write_json(out / "report.json", meta, rows, summary)
-    plots = write_all(out, rows, hists, summary["summary"], losses, bitrates, policies, conditions)
+    plots = write_all(out, rows, hists, summary["summary"], losses, bitrates, policies, conditions,
+                      resamplers)
     write_markdown(out / "report.md", meta, summary, losses, bitrates, policies, conditions, plots)
-    failed = [c for c in summary["checks"] if not c["pass"]]
+    failed = [c for c in summary["checks"] if c["pass"] is False]  # None: undecided
     print(f"dred-rtc eval: {len(rows)} calls scored in {elapsed:.0f} s; wrote {out}/report.json, "
           f"report.md and {len(plots)} plots"
           + (f"; {len(failed)} of {len(summary['checks'])} checks failed (see report.md)"

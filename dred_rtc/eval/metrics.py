@@ -1,7 +1,9 @@
 """Per-clip quality metrics.
 
 - PLCMOS v2 (primary): the non-intrusive model of the Interspeech 2023 PLC Challenge shipped
-  in `speechmos` (ONNX, run by onnxruntime), 16 kHz input. It averages 15 virtual raters
+  in `speechmos` (ONNX, run by onnxruntime), 16 kHz input. How 48 kHz is taken to 16 kHz
+  moves its score by a few tenths (soxr HQ scores higher than scipy's `resample_poly`), so
+  every figure names its resampler and a run may score with both. It averages 15 virtual raters
   whose embeddings it draws from numpy's global generator; we seed that generator with the
   same seed before EVERY clip, so each clip in a run is judged by the same panel (as in a
   listening test, which also makes paired differences less noisy) and runs repeat exactly.
@@ -22,6 +24,9 @@
 
 from __future__ import annotations
 
+from math import gcd
+from typing import Sequence
+
 import numpy as np
 import soxr
 
@@ -29,17 +34,25 @@ from ..audio.wav import SAMPLE_RATE
 
 PLCMOS_RATE = 16000
 ESTOI_RATE = 16000  # pystoi resamples to 10 kHz internally
+RESAMPLERS = ("soxr", "poly")  # soxr HQ; poly: scipy.signal.resample_poly (default Kaiser window)
 
 
 class MetricsUnavailable(RuntimeError):
     """speechmos / onnxruntime / pystoi missing: install the `eval` extra (make setup does)."""
 
 
-def to_float(pcm: np.ndarray, rate: int, out_rate: int) -> np.ndarray:
+def to_float(pcm: np.ndarray, rate: int, out_rate: int, resampler: str = "soxr") -> np.ndarray:
     x = np.asarray(pcm)
     x = x.astype(np.float32) / 32768.0 if np.issubdtype(x.dtype, np.integer) else x.astype(np.float32)
     if rate != out_rate:
-        x = soxr.resample(x, rate, out_rate, quality="HQ")
+        if resampler == "soxr":
+            x = soxr.resample(x, rate, out_rate, quality="HQ")
+        elif resampler == "poly":
+            from scipy.signal import resample_poly
+            common = gcd(rate, out_rate)
+            x = resample_poly(x, out_rate // common, rate // common).astype(np.float32)
+        else:
+            raise ValueError(f"unknown resampler {resampler!r} (one of {', '.join(RESAMPLERS)})")
     return np.clip(x, -1.0, 1.0)
 
 
@@ -64,8 +77,8 @@ class Plcmos:
         self._model = model
         self.seed = int(seed) % (2 ** 32)
 
-    def __call__(self, pcm: np.ndarray, rate: int = SAMPLE_RATE) -> float:
-        audio = to_float(pcm, rate, PLCMOS_RATE)
+    def __call__(self, pcm: np.ndarray, rate: int = SAMPLE_RATE, resampler: str = "soxr") -> float:
+        audio = to_float(pcm, rate, PLCMOS_RATE, resampler)
         np.random.seed(self.seed)  # the same virtual raters for every clip
         return float(self._model.get_mos(audio, PLCMOS_RATE))
 
@@ -124,17 +137,26 @@ def estoi(reference: np.ndarray, degraded: np.ndarray, rate: int = SAMPLE_RATE, 
     return float(stoi(ref, deg, ESTOI_RATE, extended=True))
 
 
+def plcmos_names(resamplers: Sequence[str]) -> list[str]:
+    """Score names: `plcmos` under the first resampler, `plcmos_<name>` under each other one."""
+    return ["plcmos"] + [f"plcmos_{name}" for name in resamplers[1:]]
+
+
 class Metrics:
-    """All per-clip metrics, built once per worker process."""
+    """All per-clip metrics, built once per worker process (ESTOI always after soxr)."""
 
-    names = ("plcmos", "estoi")
-
-    def __init__(self, seed: int, threads: int = 1) -> None:
+    def __init__(self, seed: int, threads: int = 1, resamplers: Sequence[str] = ("soxr",)) -> None:
+        unknown = set(resamplers) - set(RESAMPLERS)
+        if not resamplers or unknown:
+            raise ValueError(f"resamplers must be among {RESAMPLERS}, got {tuple(resamplers)}")
         self.plcmos = Plcmos(seed, threads)
+        self.resamplers = tuple(resamplers)
 
     def __call__(self, reference: np.ndarray, degraded: np.ndarray,
                  retimed: np.ndarray | None = None) -> dict[str, float]:
         """PLCMOS of what was played; ESTOI of it on the input's timeline when known."""
+        scores = {name: self.plcmos(degraded, resampler=resampler)
+                  for name, resampler in zip(plcmos_names(self.resamplers), self.resamplers)}
         intelligibility = (estoi(reference, retimed, aligned=True) if retimed is not None
                            else estoi(reference, degraded))
-        return {"plcmos": self.plcmos(degraded), "estoi": intelligibility}
+        return {**scores, "estoi": intelligibility}

@@ -1,8 +1,10 @@
-"""PNG plots of a sweep: metric vs loss, decision mix, playout delay distribution."""
+"""PNG plots of a sweep: metric vs loss, decision mix, playout delay distribution, and the
+delay / quality frontier of the steady receivers."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -118,7 +120,8 @@ def delay_distribution(path: Path, rows: list[dict], hists: list[np.ndarray],
     for condition in _order(conditions):
         total = np.zeros(centres.size)
         for row, hist in zip(rows, hists):
-            if row["condition"] == condition and row["policy"] == "realtime":
+            if (row["condition"] == condition and row["policy"] == "realtime"
+                    and row.get("steady_ms") is None):
                 total += hist
         if total.sum() == 0:
             continue
@@ -140,9 +143,56 @@ def delay_distribution(path: Path, rows: list[dict], hists: list[np.ndarray],
     plt.close(fig)
 
 
+LOSS_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown",
+                "tab:pink", "tab:gray")
+
+
+def frontier(path: Path, cells: list[dict], bitrate: int, losses: list[str],
+             conditions: list[str], metrics: list[tuple[str, str]]) -> None:
+    """One bitrate: each metric (rows) vs mean playout delay per condition (columns); the
+    steady receivers as a line per loss, the default receiver as a marker at its own delay,
+    the reference as a dashed horizontal line (it has no delay to trade)."""
+    plt = _pyplot()
+    order = [c for c in _order(conditions) if any(e["condition"] == c for e in cells)]
+    fig, axes = plt.subplots(len(metrics), len(order), figsize=(5.5 * len(order), 3.8 * len(metrics)),
+                             squeeze=False)
+    for column, condition in enumerate(order):
+        for row, (metric, title) in enumerate(metrics):
+            ax = axes[row][column]
+            for index, loss in enumerate(losses):
+                cell = next((e for e in cells if e["condition"] == condition and e["loss"] == loss), None)
+                if cell is None:
+                    continue
+                colour = LOSS_COLOURS[index % len(LOSS_COLOURS)]
+                points = sorted(cell["points"], key=lambda p: p["delay_ms"]["mean"])
+                ax.errorbar([p["delay_ms"]["mean"] for p in points], [p[metric]["mean"] for p in points],
+                            yerr=[p[metric]["ci"] or 0.0 for p in points], color=colour, marker="o",
+                            ms=4, lw=1.4, capsize=3, label=f"steady, {loss}")
+                if cell["default"] is not None:
+                    default = cell["default"]
+                    ax.errorbar([default["delay_ms"]["mean"]], [default[metric]["mean"]],
+                                yerr=[default[metric]["ci"] or 0.0], color=colour, marker="*",
+                                ms=12, capsize=3, ls="none", label=f"default, {loss}")
+                if cell["reference"] is not None:
+                    ax.axhline(cell["reference"][metric]["mean"], color=colour, ls="--", lw=1,
+                               label=f"reference, {loss}")
+            ax.set_title(f"{condition}, {bitrate // 1000} kb/s")
+            ax.set_xlabel("mean playout delay (ms)")
+            ax.set_ylabel(title)
+            ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7, loc="lower right", ncol=2)
+    fig.suptitle("Quality vs mean playout delay (mean, 95 % CI)\nsteady receivers: line; "
+                 "default receiver: star; reference: dashed", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 def write_all(out: Path, rows: list[dict], hists: list[np.ndarray], summary: list[dict],
               losses: list[str], bitrates: list[int], policies: list[str],
-              conditions: list[str]) -> list[str]:
+              conditions: list[str], resamplers: Sequence[str] = ("soxr",)) -> list[str]:
+    from .report import metric_names, metric_title
+
     names = []
     for metric in ("plcmos", "estoi"):
         name = f"{metric}_vs_loss.png"
@@ -153,4 +203,11 @@ def write_all(out: Path, rows: list[dict], hists: list[np.ndarray], summary: lis
     if "realtime" in policies:
         delay_distribution(out / "delay_distribution.png", rows, hists, conditions)
         names.append("delay_distribution.png")
+    metrics = [(m, metric_title(m, resamplers)) for m in metric_names(resamplers)]
+    for bitrate in bitrates:
+        cells = [e for e in summary if e["kind"] == "frontier" and e["bitrate"] == bitrate]
+        if cells:
+            name = f"frontier_{bitrate // 1000}k.png"
+            frontier(out / name, cells, bitrate, losses, conditions, metrics)
+            names.append(name)
     return names

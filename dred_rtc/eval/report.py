@@ -1,4 +1,5 @@
-"""report.json and report.md: rows, means with CIs, paired differences, the ladder, checks."""
+"""report.json and report.md: rows, means with CIs, paired differences, the ladder, checks,
+and, with a delay sweep, the steady receivers' delay/quality frontier."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ import json
 import math
 from collections import defaultdict
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from .conditions import (FIXED_LOSSY, HUMAN_LADDER, LADDER, REFERENCE_CLEAN, REFERENCE_FIGURES)
+from .metrics import plcmos_names
 from .statistics import Estimate, mean_ci, paired_difference, significant
 
-METRICS = ("plcmos", "estoi")
 DECISIONS = ("normal", "lbrr", "dred", "plc")
 CHECK_LOSS = "lossgen:0.2"
 CHECK_BITRATE = 32000
@@ -20,11 +22,103 @@ FACTS_CI = 0.1  # FACTS.md: n = 12, differences under ~0.1 are not resolved
 
 
 def _index(rows: list[dict]) -> dict[tuple, dict[str, dict]]:
-    """(bitrate, loss, policy, condition) -> {clip: row}."""
+    """(bitrate, loss, policy, condition) -> {clip: row}, without the swept steady receivers."""
     table: dict[tuple, dict[str, dict]] = defaultdict(dict)
     for row in rows:
-        table[(row["bitrate"], row["loss"], row["policy"], row["condition"])][row["clip"]] = row
+        if row.get("steady_ms") is None:
+            table[(row["bitrate"], row["loss"], row["policy"], row["condition"])][row["clip"]] = row
     return table
+
+
+def _steady_index(rows: list[dict]) -> dict[tuple, dict[int, dict[str, dict]]]:
+    """(bitrate, loss, condition) -> {steady delay: {clip: row}}."""
+    table: dict[tuple, dict[int, dict[str, dict]]] = defaultdict(lambda: defaultdict(dict))
+    for row in rows:
+        if row.get("steady_ms") is not None:
+            table[(row["bitrate"], row["loss"], row["condition"])][row["steady_ms"]][row["clip"]] = row
+    return table
+
+
+def metric_names(resamplers: Sequence[str]) -> list[str]:
+    return [*plcmos_names(resamplers), "estoi"]
+
+
+def metric_title(metric: str, resamplers: Sequence[str]) -> str:
+    """'PLCMOS (soxr)', 'PLCMOS (poly)' or 'ESTOI': every PLCMOS figure names its resampler."""
+    for name, resampler in zip(plcmos_names(resamplers), resamplers):
+        if metric == name:
+            return f"PLCMOS ({resampler})"
+    return metric.upper()
+
+
+def interpolation_weights(delays: Sequence[float], at: float) -> np.ndarray | None:
+    """Weights over the frontier's points (by mean delay) that interpolate it linearly at
+    delay `at` between the two neighbouring points; None outside the swept delays (the
+    frontier is not extrapolated). A value at `at` is weights @ values."""
+    x = np.asarray(delays, dtype=float)
+    if x.size == 0 or not x.min() <= at <= x.max():
+        return None
+    order = np.argsort(x, kind="stable")
+    weights = np.zeros(x.size)
+    upper = int(np.searchsorted(x[order], at, side="left"))
+    if x[order][upper] == at:
+        weights[order[upper]] = 1.0
+        return weights
+    low, high = order[upper - 1], order[upper]
+    share = (at - x[low]) / (x[high] - x[low])
+    weights[low], weights[high] = 1.0 - share, share
+    return weights
+
+
+def _receiver_entry(group: dict[str, dict], metrics: Sequence[str], receiver: str) -> dict:
+    """One receiver's point in a frontier table: means with CIs and its measured delay."""
+    rows = list(group.values())
+    return {"receiver": receiver, "n": len(rows),
+            **{m: mean_ci([row[m] for row in rows]).as_dict() for m in metrics},
+            "delay_ms": {"mean": round(float(np.mean([r["delay_ms"]["mean"] for r in rows])), 2),
+                         "p95": round(float(np.mean([r["delay_ms"]["p95"] for r in rows])), 2)}}
+
+
+def frontier(steady: dict[int, dict[str, dict]], default: dict[str, dict] | None,
+             reference: dict[str, dict] | None, metrics: Sequence[str]) -> dict:
+    """The steady receivers of one cell, the default receiver and the reference next to them,
+    and the default against the frontier interpolated at its mean delay. The interpolation
+    weights come from the mean delays and are then held fixed, so "default - frontier" is
+    also a per-clip paired difference (its CI ignores the uncertainty of the delays)."""
+    delays = sorted(steady)
+    points = [_receiver_entry(steady[d], metrics, f"steady {d}") for d in delays]
+    out: dict = {"points": points, "default": None, "reference": None, "at_default": None,
+                 "default_minus_frontier": None, "default_minus_reference": None}
+    if reference:
+        out["reference"] = _receiver_entry(reference, metrics, "reference")
+    if not default:
+        return out
+    label = next(iter(default.values())).get("receiver", "default")
+    out["default"] = _receiver_entry(default, metrics, label)
+    if reference:
+        clips = sorted(set(default) & set(reference))
+        out["default_minus_reference"] = {
+            m: _difference([reference[c][m] for c in clips], [default[c][m] for c in clips])
+            for m in metrics} if clips else None
+    at = out["default"]["delay_ms"]["mean"]
+    weights = interpolation_weights([p["delay_ms"]["mean"] for p in points], at)
+    clips = sorted(set(default).intersection(*(steady[d] for d in delays))) if delays else []
+    if weights is None or not clips:
+        return out
+    used = [d for d, w in zip(delays, weights) if w > 0]
+    out["at_default"] = {"delay_ms": at, "between": used,
+                         **{m: round(float(weights @ [p[m]["mean"] for p in points]), 4)
+                            for m in metrics}}
+    out["default_minus_frontier"] = {
+        m: _difference([float(weights @ [steady[d][c][m] for d in delays]) for c in clips],
+                       [default[c][m] for c in clips]) for m in metrics}
+    return out
+
+
+def _difference(a: list[float], b: list[float]) -> dict:
+    """b - a, paired, as report.json stores a difference."""
+    estimate = paired_difference(a, b)
+    return {**estimate.as_dict(), "significant": significant(estimate)}
 
 
 def _paired(table, a_key: tuple, b_key: tuple, metric: str) -> Estimate | None:
@@ -58,9 +152,10 @@ def _key_for(table, bitrate: int, loss: str, policy: str, condition: str) -> tup
 
 
 def summarise(rows: list[dict], losses: list[str], bitrates: list[int], policies: list[str],
-              conditions: list[str]) -> dict:
+              conditions: list[str], resamplers: Sequence[str] = ("soxr",)) -> dict:
     """The `summary` list and the Must-show checks."""
     table = _index(rows)
+    metrics = metric_names(resamplers)
     summary: list[dict] = []
     # means per group
     for key in sorted(table, key=lambda k: (k[0], str(k[1]), k[2], str(k[3]))):
@@ -68,7 +163,7 @@ def summarise(rows: list[dict], losses: list[str], bitrates: list[int], policies
         group = list(table[key].values())
         entry = {"kind": "mean", "bitrate": bitrate, "loss": loss, "policy": policy,
                  "condition": condition, "n": len(group)}
-        for metric in METRICS:
+        for metric in metrics:
             entry[metric] = mean_ci([row[metric] for row in group]).as_dict()
         totals = {d: int(sum(row["frames"][d] for row in group)) for d in DECISIONS}
         totals["lost_network"] = int(sum(row["frames"]["lost_network"] for row in group))
@@ -80,7 +175,7 @@ def summarise(rows: list[dict], losses: list[str], bitrates: list[int], policies
         summary.append(entry)
 
     def add_paired(kind: str, a_key: tuple, b_key: tuple, **labels) -> None:
-        for metric in METRICS:
+        for metric in metrics:
             estimate = _paired(table, a_key, b_key, metric)
             if estimate is None:
                 continue
@@ -101,6 +196,11 @@ def summarise(rows: list[dict], losses: list[str], bitrates: list[int], policies
                     add_paired("dred_vs_plc_deep", (bitrate, loss, policy, "plc-deep"),
                                (bitrate, loss, policy, "dred"), bitrate=bitrate, loss=loss,
                                policy=policy, a="plc-deep", b="dred")
+            if "adaptive" in conditions and "lbrr" in conditions:
+                for policy in policies:
+                    add_paired("adaptive_vs_lbrr", (bitrate, loss, policy, "lbrr"),
+                               (bitrate, loss, policy, "adaptive"), bitrate=bitrate, loss=loss,
+                               policy=policy, a="lbrr", b="adaptive")
             if "realtime" in policies and "reference" in policies:
                 for condition in conditions:
                     if condition == "clean":
@@ -115,7 +215,7 @@ def summarise(rows: list[dict], losses: list[str], bitrates: list[int], policies
             for lower, upper in zip(ladder, ladder[1:]):
                 pairs = [(_key_for(table, bitrate, loss, policy, lower),
                           _key_for(table, bitrate, loss, policy, upper)) for loss in pooled_losses]
-                for metric in METRICS:
+                for metric in metrics:
                     estimate = _pooled_paired(table, pairs, metric)
                     if estimate is not None:
                         summary.append({"kind": "ladder_pooled_step", "metric": metric,
@@ -135,7 +235,34 @@ def summarise(rows: list[dict], losses: list[str], bitrates: list[int], policies
                                     "bitrate": bitrate, "policy": policy, "losses": pooled_losses,
                                     "condition": condition, "plcmos": mean_ci(values).as_dict(),
                                     "human_mos": HUMAN_LADDER.get(condition)})
-    return {"summary": summary, "checks": checks(table, losses, bitrates, policies, conditions)}
+    steady = _steady_index(rows)
+    frontier_checks: list[dict] = []
+    for bitrate in bitrates:
+        for loss in losses:
+            for condition in conditions:
+                if (bitrate, loss, condition) not in steady:
+                    continue
+                cell = frontier(steady[(bitrate, loss, condition)],
+                                table.get((bitrate, loss, "realtime", condition)),
+                                table.get((bitrate, loss, "reference", condition)), metrics)
+                summary.append({"kind": "frontier", "bitrate": bitrate, "loss": loss,
+                                "condition": condition, **cell})
+                if cell["default"] is not None:
+                    frontier_checks.append(_frontier_check(cell, bitrate, loss, condition, metrics))
+    return {"summary": summary,
+            "checks": checks(table, losses, bitrates, policies, conditions) + frontier_checks}
+
+
+def _frontier_check(cell: dict, bitrate: int, loss: str, condition: str,
+                    metrics: Sequence[str]) -> dict:
+    """The default receiver on or above the steady frontier at its own mean delay, PLCMOS and
+    ESTOI; pass None when its delay lies outside the swept ones (undecided, not failed)."""
+    diffs = cell["default_minus_frontier"]
+    return {"check": "default_on_or_above_frontier", "bitrate": bitrate, "loss": loss,
+            "condition": condition, "receiver": cell["default"]["receiver"],
+            "delay_ms": cell["default"]["delay_ms"]["mean"],
+            "diff": None if diffs is None else {m: diffs[m]["mean"] for m in metrics},
+            "pass": None if diffs is None else all(diffs[m]["mean"] >= 0 for m in metrics)}
 
 
 def _mean(table, key) -> Estimate | None:
@@ -263,6 +390,9 @@ def _fmt(estimate: dict | None, digits: int = 2) -> str:
 def write_markdown(path: Path, meta: dict, summary: dict, losses: list[str], bitrates: list[int],
                    policies: list[str], conditions: list[str], plots: list[str]) -> None:
     entries = summary["summary"]
+    resamplers = meta.get("resamplers", ["soxr"])
+    metrics = metric_names(resamplers)
+    plcmos = metric_title("plcmos", resamplers)
     means = {(e["bitrate"], e["loss"], e["policy"], e["condition"]): e
              for e in entries if e["kind"] == "mean"}
     lines: list[str] = ["# dred-rtc eval", ""]
@@ -270,15 +400,20 @@ def write_markdown(path: Path, meta: dict, summary: dict, losses: list[str], bit
               f"Seed {meta['seed']}; {meta['corpus']['clips']} clips "
               f"({meta['corpus']['minutes']:.1f} min; speakers: {meta['corpus']['speakers']}); "
               f"jitter `{meta['jitter']}`; {_playout_text(meta.get('playout'))}; "
+              + (f"steady receivers at {', '.join(map(str, meta['delay_sweep_ms']))} ms; "
+                 if meta.get("delay_sweep_ms") else "") +
               f"{meta['jobs']} simulated calls in "
               f"{meta['seconds']:.0f} s on {meta['workers']} worker(s).", "",
               "PLCMOS v2 (speechmos, 16 kHz, 15 seeded virtual raters, the same panel for every "
               "clip) is the primary metric; ESTOI (pystoi, after block time-alignment) the "
               "intrusive one. Cells: mean ± 95 % CI half-width (Student t over clips). "
-              "`clean` is coded without loss (its column repeats).", ""]
+              "`clean` is coded without loss (its column repeats). PLCMOS is scored after "
+              "taking 48 kHz to 16 kHz with " + " and with ".join(resamplers) + " (soxr: soxr HQ; "
+              "poly: scipy's resample_poly); each PLCMOS figure names its resampler, which moves "
+              "it by a few tenths. ESTOI always resamples with soxr.", ""]
     order = [c for c in ["clean"] + [c for c in LADDER if c != "clean"] + ["adaptive"] if c in conditions]
-    for metric in METRICS:
-        lines += [f"## {metric.upper() if metric == 'estoi' else 'PLCMOS'} per condition", ""]
+    for metric in metrics:
+        lines += [f"## {metric_title(metric, resamplers)} per condition", ""]
         for bitrate in bitrates:
             for policy in policies:
                 lines += [f"### {bitrate // 1000} kb/s, {policy} policy", "",
@@ -291,7 +426,7 @@ def write_markdown(path: Path, meta: dict, summary: dict, losses: list[str], bit
                     for loss in losses:
                         key = (bitrate, "none", "realtime", "clean") if condition == "clean" \
                             else (bitrate, loss, policy, condition)
-                        cells.append(_fmt(means.get(key, {}).get(metric), 2 if metric == "plcmos" else 3))
+                        cells.append(_fmt(means.get(key, {}).get(metric), 3 if metric == "estoi" else 2))
                     lines.append(f"| {condition} | " + " | ".join(cells) + " |")
                 lines.append("")
     # decisions and delay
@@ -308,8 +443,9 @@ def write_markdown(path: Path, meta: dict, summary: dict, losses: list[str], bit
                      f"{e['delay_ms']['mean']:.0f} / {e['delay_ms']['p95']:.0f} |")
     lines.append("")
     # ladder
+    lines += _frontier_markdown(entries, resamplers)
     lines += ["## The ladder next to the human ladder (FACTS.md)", "",
-              "PLCMOS pooled over the lossgen settings; steps are paired per clip x loss "
+              f"{plcmos} pooled over the lossgen settings; steps are paired per clip x loss "
               "(mean ± 95 % CI). Human: ACR MOS of the libopus listening test (966 clips; its "
               "lowest rung is loss without concealment, ours classic PLC).", ""]
     pooled = [e for e in entries if e["kind"] == "ladder_pooled_mean"]
@@ -321,7 +457,7 @@ def write_markdown(path: Path, meta: dict, summary: dict, losses: list[str], bit
             if not rungs:
                 continue
             lines += [f"### {bitrate // 1000} kb/s, {policy}", "",
-                      "| rung | PLCMOS | step from previous | human MOS | human step |",
+                      f"| rung | {plcmos} | step from previous | human MOS | human step |",
                       "|---|---|---|---|---|"]
             previous = None
             human_prev = None
@@ -343,7 +479,7 @@ def write_markdown(path: Path, meta: dict, summary: dict, losses: list[str], bit
                 previous, human_prev = e["condition"], human
             lines += ["", "`*`: the paired 95 % CI excludes 0.", ""]
     # checks
-    lines += ["## Must-show checks (issue 7)", ""]
+    lines += [f"## Must-show checks (issue 7; PLCMOS: {resamplers[0]})", ""]
     check_rows = summary["checks"]
     if not check_rows:
         lines += ["No check applies to the settings of this run (they need lossgen:0.2 at "
@@ -352,7 +488,9 @@ def write_markdown(path: Path, meta: dict, summary: dict, losses: list[str], bit
                         ("reference_vs_facts", "Reference policy vs opus_demo (FACTS.md), 32 kb/s"),
                         ("dred_minus_plc_deep", "dred - plc-deep, real-time, lossgen 20 %, 32 kb/s (>= 0.25)"),
                         ("realtime_minus_reference", "real-time - reference, lossgen 20 %, 32 kb/s (|diff| <= 0.1)"),
-                        ("adaptive_minus_best_fixed", "adaptive - best fixed condition (>= -0.05)")]:
+                        ("adaptive_minus_best_fixed", "adaptive - best fixed condition (>= -0.05)"),
+                        ("default_on_or_above_frontier",
+                         "Default receiver on or above the steady frontier at its mean delay")]:
         group = [c for c in check_rows if c["check"] == name]
         if not group:
             continue
@@ -369,7 +507,9 @@ def write_markdown(path: Path, meta: dict, summary: dict, losses: list[str], bit
             lines += [f"Clean, our clips score {ours_clean:.2f} and opus_demo's {REFERENCE_CLEAN:.2f}"
                       if ours_clean is not None else "Our clips were not scored clean",
                       "(another corpus), so the check compares each condition's drop from clean, "
-                      "paired per clip, with opus_demo's; the absolute figures are shown too.", "",
+                      "paired per clip, with opus_demo's; the absolute figures are shown too. "
+                      f"Ours are PLCMOS ({resamplers[0]}); opus_demo's were scored after "
+                      "resample_poly.", "",
                       "| loss | condition | ours | opus_demo | diff | within CI | drop from clean: diff | tolerance | pass |",
                       "|---|---|---|---|---|---|---|---|---|"]
             for c in group:
@@ -388,6 +528,16 @@ def write_markdown(path: Path, meta: dict, summary: dict, losses: list[str], bit
                 lines.append(f"| {c['policy']} | {c['bitrate'] // 1000}k | {c['loss']} | {c['adaptive']:.2f} | "
                              f"{c['best_fixed']} {c['best']:.2f} | {c['diff']:+.2f}{ci} | {chosen} | "
                              f"{'yes' if c['pass'] else 'NO'} |")
+        elif name == "default_on_or_above_frontier":
+            lines += ["| bitrate | loss | condition | receiver | mean delay (ms) | "
+                      + " | ".join(f"{metric_title(m, resamplers)}: default - frontier" for m in metrics)
+                      + " | pass |", "|---|---|---|---|---|" + "---|" * len(metrics) + "---|"]
+            for c in group:
+                diffs = [f"{c['diff'][m]:+.3f}" if c["diff"] else "–" for m in metrics]
+                verdict = {True: "yes", False: "NO", None: "outside the sweep"}[c["pass"]]
+                lines.append(f"| {c['bitrate'] // 1000}k | {c['loss']} | {c['condition']} | "
+                             f"{c['receiver']} | {c['delay_ms']:.0f} | " + " | ".join(diffs)
+                             + f" | {verdict} |")
         else:
             lines += ["| condition | diff | mean delay (ms) | pass |", "|---|---|---|---|"]
             for c in group:
@@ -400,9 +550,117 @@ def write_markdown(path: Path, meta: dict, summary: dict, losses: list[str], bit
     path.write_text("\n".join(lines))
 
 
+def _diff_text(diff: dict | None, digits: int = 2) -> str:
+    """A difference with its CI, '*' when the CI excludes 0."""
+    if not diff or diff.get("mean") is None:
+        return "–"
+    ci = "" if diff.get("ci") is None else f" ± {diff['ci']:.{digits}f}"
+    return f"{diff['mean']:+.{digits}f}{ci}" + (" *" if diff.get("significant") else "")
+
+
+def _point_row(point: dict, metrics: list[str], name: str, delay: bool = True) -> str:
+    cells = [_fmt(point[m], 3 if m == "estoi" else 2) for m in metrics]
+    measured = f"{point['delay_ms']['mean']:.0f} / {point['delay_ms']['p95']:.0f}" if delay else "–"
+    return f"| {name} | " + " | ".join(cells) + f" | {measured} |"
+
+
+def _frontier_markdown(entries: list[dict], resamplers: list[str]) -> list[str]:
+    """Per condition x loss x bitrate: the steady receivers, the default receiver and the
+    reference; the frontier at the default's delay and the differences; then, with several
+    resamplers, the headline differences under each and whether a conclusion flips."""
+    cells = [e for e in entries if e["kind"] == "frontier"]
+    if not cells:
+        return []
+    metrics = metric_names(resamplers)
+    titles = [metric_title(m, resamplers) for m in metrics]
+    lines = ["## Delay / quality frontier (steady receivers)", "",
+             "Steady D: no patience, playout delay held at D ms (floor = ceiling = D). Delay: "
+             "measured mean / p95 playout delay in ms (mean over clips). The frontier is "
+             "interpolated linearly in mean delay between the two neighbouring steady receivers "
+             "at the default receiver's mean delay (not extrapolated). Differences are paired "
+             "per clip, the interpolation weights held fixed; `*`: the 95 % CI excludes 0.", ""]
+    for cell in cells:
+        lines += [f"### {cell['bitrate'] // 1000} kb/s, {cell['loss']}, {cell['condition']}", "",
+                  "| receiver | " + " | ".join(titles) + " | delay mean / p95 |",
+                  "|---|" + "---|" * len(metrics) + "---|"]
+        lines += [_point_row(point, metrics, point["receiver"]) for point in cell["points"]]
+        if cell["default"] is not None:
+            label = cell["default"]["receiver"]
+            lines.append(_point_row(cell["default"], metrics, "default receiver" if label == "default"
+                                    else f"default receiver ({label})"))
+        if cell["reference"] is not None:  # it waits for every packet: no playout delay to show
+            lines.append(_point_row(cell["reference"], metrics, "reference (non-causal)", delay=False))
+        at = cell["at_default"]
+        if at is not None:
+            between = " and ".join(f"steady {d}" for d in at["between"])
+            lines.append(f"| frontier at {at['delay_ms']:.0f} ms ({between}) | "
+                         + " | ".join(f"{at[m]:.{3 if m == 'estoi' else 2}f}" for m in metrics) + " | |")
+        elif cell["default"] is not None:
+            lines.append(f"| frontier at {cell['default']['delay_ms']['mean']:.0f} ms | "
+                         + " | ".join("outside the sweep" for _ in metrics) + " | |")
+        for label, key in (("default - frontier", "default_minus_frontier"),
+                           ("default - reference", "default_minus_reference")):
+            if cell[key] is not None:
+                lines.append(f"| {label} | " + " | ".join(
+                    _diff_text(cell[key][m], 3 if m == "estoi" else 2) for m in metrics) + " | |")
+        lines.append("")
+    if len(resamplers) > 1:
+        lines += _resampler_markdown(entries, cells, resamplers)
+    return lines
+
+
+def _verdict(diff: dict | None) -> str:
+    """What a difference concludes: higher, lower, or not resolved by its CI."""
+    if not diff or diff.get("mean") is None:
+        return "–"
+    if not diff.get("significant"):
+        return "not resolved"
+    return "higher" if diff["mean"] > 0 else "lower"
+
+
+def _conclusion(label: str, diff: dict | None) -> tuple:
+    """The verdict, and for default - frontier whether the default is on or above it."""
+    if label == "default - frontier" and diff and diff.get("mean") is not None:
+        return _verdict(diff), diff["mean"] >= 0
+    return (_verdict(diff),)
+
+
+def _resampler_markdown(entries: list[dict], cells: list[dict], resamplers: list[str]) -> list[str]:
+    """The headline differences under each resampler, and which conclusions change."""
+    names = plcmos_names(resamplers)
+    headlines: list[tuple[str, str, dict[str, dict | None]]] = []
+    for cell in cells:
+        where = f"{cell['bitrate'] // 1000}k {cell['loss']} {cell['condition']}"
+        for label, key in (("default - frontier", "default_minus_frontier"),
+                           ("default - reference", "default_minus_reference")):
+            if cell[key] is not None:
+                headlines.append((label, where, {n: cell[key][n] for n in names}))
+    pairs: dict[tuple, dict[str, dict | None]] = defaultdict(dict)
+    for e in entries:
+        if e["kind"] == "adaptive_vs_lbrr" and e["metric"] in names:
+            pairs[(e["bitrate"], e["loss"], e["policy"])][e["metric"]] = {
+                **e["diff"], "significant": e["significant"]}
+    for (bitrate, loss, policy), diffs in pairs.items():
+        receiver = "default receiver" if policy == "realtime" else policy
+        headlines.append(("adaptive - lbrr", f"{bitrate // 1000}k {loss} {receiver}", diffs))
+    flips = 0
+    lines = ["## PLCMOS under both resamplers", "",
+             "The headline differences with PLCMOS scored after each resampler. A conclusion is "
+             "the sign the 95 % CI resolves (higher / lower / not resolved); for default - "
+             "frontier also whether the default is on or above the frontier (difference >= 0).",
+             "", "| difference | cell | " + " | ".join(f"PLCMOS ({r})" for r in resamplers)
+             + " | conclusion changes |", "|---|---|" + "---|" * len(resamplers) + "---|"]
+    for label, where, diffs in headlines:
+        changed = len({_conclusion(label, diffs.get(n)) for n in names}) > 1
+        flips += changed
+        lines.append(f"| {label} | {where} | " + " | ".join(_diff_text(diffs.get(n)) for n in names)
+                     + f" | {'YES' if changed else 'no'} |")
+    lines += ["", f"{flips} of {len(headlines)} conclusions change with the resampler." if flips
+              else f"No conclusion changes with the resampler ({len(headlines)} differences).", ""]
+    return lines
+
+
 def _playout_text(playout: dict | None) -> str:
     """The real-time receiver's settings, as the report's header states them."""
-    playout = playout or {}
-    patience = "patience on" if playout.get("patience", True) else "patience off"
-    floor = playout.get("min_delay_ms")
-    return f"real-time receiver: {patience}, " + (f"delay floor {floor} ms" if floor else "default delay floor")
+    label = (playout or {}).get("label", "default")
+    return "real-time receiver: " + ("the jitter buffer's defaults" if label == "default" else label)

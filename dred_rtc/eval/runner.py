@@ -1,4 +1,8 @@
-"""The sweep: clips x conditions x policies x loss settings x bitrates, on all cores.
+"""The sweep: clips x conditions x receivers x loss settings x bitrates, on all cores.
+
+The receivers of a lossy call are the reference policy, the real-time receiver as the user
+chose it (the jitter buffer's defaults unless told otherwise) and, with a delay sweep, a
+steady real-time receiver at each swept delay: the frontier the others are measured against.
 
 Each job simulates one call with `dred_rtc.sim.simulate` and scores its output. Jobs run in a
 process pool (spawned workers, onnxruntime and BLAS limited to one thread each, so N workers
@@ -16,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -58,22 +63,28 @@ def _slug(text: str) -> str:
 
 def plan_jobs(clips: list[Clip], losses: list[str], bitrates: list[int], conditions: list[str],
               policies: list[str], seed: int, jitter: str = "none",
-              keep_dir: Path | None = None, playout: Playout = Playout()) -> Plan:
+              keep_dir: Path | None = None, playout: Playout = Playout(),
+              sweep: Sequence[int] = ()) -> Plan:
     """Every job of a sweep, in report order. Clean runs once per clip x bitrate (loss none,
-    real-time policy: with nothing lost there is nothing for the reference to do better)."""
+    real-time policy: with nothing lost there is nothing for the reference to do better).
+    Each delay in `sweep` adds a steady real-time receiver to every lossy call (whatever
+    `policies` says: the frontier is real-time by definition); the reference has no delay
+    to sweep, so it runs once."""
     plan = Plan()
+    steady = [Playout.steady(delay) for delay in dict.fromkeys(sweep)]
     for bitrate in bitrates:
         for clip in clips:
-            entries: list[tuple[str, str, str]] = []
+            entries: list[tuple[str, str, str, Playout]] = []
             if "clean" in conditions:
-                entries.append(("clean", "realtime", "none"))
+                entries.append(("clean", "realtime", "none", playout))
             for loss in losses:
                 for condition in conditions:
                     if condition == "clean":
                         continue
                     for policy in policies:
-                        entries.append((condition, policy, loss))
-            for condition, policy, loss in entries:
+                        entries.append((condition, policy, loss, playout))
+                    entries += [(condition, "realtime", loss, receiver) for receiver in steady]
+            for condition, policy, loss, receiver in entries:
                 note = ""
                 if condition == "adaptive":
                     settings, note = adaptive_settings(loss, bitrate, seed, clip.name)
@@ -81,11 +92,12 @@ def plan_jobs(clips: list[Clip], losses: list[str], bitrates: list[int], conditi
                     settings = fixed_settings(condition, bitrate)
                 wav = None
                 if keep_dir is not None:
+                    name = policy if receiver.steady_ms is None else f"steady{receiver.steady_ms}"
                     wav = str(keep_dir / clip.name /
-                              f"{condition}-{policy}-{_slug(loss)}-{bitrate // 1000}k.wav")
+                              f"{condition}-{name}-{_slug(loss)}-{bitrate // 1000}k.wav")
                 plan.jobs.append(Job(len(plan.jobs), clip, condition, policy, loss, bitrate,
                                      settings, call_seed(seed, clip.name, loss), jitter, wav, note,
-                                     playout))
+                                     receiver))
     return plan
 
 
@@ -100,12 +112,12 @@ def _limit_threads() -> None:
         os.environ[name] = "1"
 
 
-def init_worker(metric_seed: int) -> None:
+def init_worker(metric_seed: int, resamplers: Sequence[str] = ("soxr",)) -> None:
     """Build the metrics once per process, with one onnxruntime thread."""
     global _metrics
     _limit_threads()
     from .metrics import Metrics
-    _metrics = Metrics(metric_seed, threads=1)
+    _metrics = Metrics(metric_seed, threads=1, resamplers=resamplers)
 
 
 def _load(clip: Clip) -> np.ndarray:
@@ -148,8 +160,9 @@ def run_job(job: Job) -> tuple[int, dict, np.ndarray]:
         "policy": job.policy,
         "loss": job.loss,
         "bitrate": job.bitrate,
-        "plcmos": round(scores["plcmos"], 6),
-        "estoi": round(scores["estoi"], 6),
+        "receiver": "reference" if job.policy == "reference" else job.playout.label,
+        "steady_ms": job.playout.steady_ms if job.policy == "realtime" else None,
+        **{name: round(value, 6) for name, value in scores.items()},
         "frames": frames,
         "loss_measured": round(frames["lost_network"] / input_frames, 6),
         "delay_ms": {"mean": round(float(report["delay_ms"]["mean"]), 3),
@@ -176,8 +189,8 @@ def _opus_demo_check(pcm: np.ndarray, options, result) -> dict | None:
     return compare_with_opus_demo(pcm, options, result)
 
 
-def run_plan(plan: Plan, *, metric_seed: int, workers: int, progress: bool = True
-             ) -> tuple[list[dict], list[np.ndarray]]:
+def run_plan(plan: Plan, *, metric_seed: int, workers: int, progress: bool = True,
+             resamplers: Sequence[str] = ("soxr",)) -> tuple[list[dict], list[np.ndarray]]:
     """Run every job; rows and histograms come back in plan order."""
     from tqdm import tqdm
 
@@ -187,7 +200,7 @@ def run_plan(plan: Plan, *, metric_seed: int, workers: int, progress: bool = Tru
                dynamic_ncols=True)
     try:
         if workers <= 1:
-            init_worker(metric_seed)
+            init_worker(metric_seed, resamplers)
             for job in plan.jobs:
                 index, row, hist = run_job(job)
                 rows[index], hists[index] = row, hist
@@ -195,7 +208,8 @@ def run_plan(plan: Plan, *, metric_seed: int, workers: int, progress: bool = Tru
         else:
             _limit_threads()  # inherited by the spawned workers before they import anything
             with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                                     initializer=init_worker, initargs=(metric_seed,)) as pool:
+                                     initializer=init_worker,
+                                     initargs=(metric_seed, tuple(resamplers))) as pool:
                 futures = [pool.submit(run_job, job) for job in plan.jobs]
                 try:
                     for future in as_completed(futures):

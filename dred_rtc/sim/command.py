@@ -17,7 +17,7 @@ from .options import SimOptions
 from .simulator import simulate
 
 
-MIN_DELAY_MS = JitterConfig.min_delay_ms
+MIN_DELAY_MS = 20  # one frame: the least any playout can hold
 MAX_DELAY_MS = CEILING_MS
 
 
@@ -62,7 +62,7 @@ def add_playout_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGr
     parser.add_argument("--min-delay", type=int, default=None, metavar="MS",
                         help=f"real-time receiver: lowest playout delay, like WebRTC's "
                              f"jitterBufferTarget ({MIN_DELAY_MS}..{MAX_DELAY_MS}; default "
-                             f"{MIN_DELAY_MS})")
+                             f"{JitterConfig.min_delay_ms})")
     parser.add_argument("--max-delay", type=int, default=None, metavar="MS",
                         help=f"real-time receiver: highest playout delay ({MIN_DELAY_MS}.."
                              f"{MAX_DELAY_MS}; default: what keeps mouth-to-ear delay within "

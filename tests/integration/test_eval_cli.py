@@ -94,8 +94,37 @@ def test_same_seed_repeats_exactly_whatever_the_worker_count(runs):
     (["--speech", "/nonexistent.wav"], "no such file"),
     (["--bitrate", "1000"], "6000"),
     (["--min-delay", "5"], "20..400 ms"),
+    (["--delay-sweep", "40,abc"], "'abc' is not a whole number"),
+    (["--delay-sweep", "40,,70"], "'' is not a whole number"),
+    (["--delay-sweep", "70.5"], "'70.5' is not a whole number"),
+    (["--delay-sweep", "10,70"], "20..400 ms, got 10"),
+    (["--delay-sweep", "40,500"], "20..400 ms, got 500"),
 ])
 def test_usage_errors_are_one_line(tmp_path, capsys, args, message):
     assert main(["eval", "--out", str(tmp_path), *args]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("dred-rtc eval: error:") and message in err and "\n" not in err
+
+
+def test_delay_sweep_end_to_end(tmp_path):
+    """Steady receivers next to the default one and the reference; steady 150 holds 150 ms."""
+    assert main(["eval", "--delay-sweep", "40,150", "--clips", "1", "--loss", "lossgen:0.2",
+                 "--condition", "dred", "--bitrate", "32000", "--resampler", "both",
+                 "--workers", "1", "--no-progress", "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["delay_sweep_ms"] == [40, 150] and report["resamplers"] == ["soxr", "poly"]
+    receivers = {row["receiver"]: row for row in report["rows"]}
+    assert set(receivers) == {"default", "reference", "steady 40", "steady 150"}
+    assert all(1.0 <= row["plcmos_poly"] <= 5.0 for row in report["rows"])
+    assert abs(receivers["steady 150"]["delay_ms"]["mean"] - 150) <= 10
+    assert receivers["steady 150"]["steady_ms"] == 150 and receivers["default"]["steady_ms"] is None
+    cell = next(e for e in report["summary"] if e["kind"] == "frontier")
+    assert [p["receiver"] for p in cell["points"]] == ["steady 40", "steady 150"]
+    assert cell["default"] is not None and cell["reference"] is not None
+    assert cell["default_minus_reference"]["plcmos_poly"]["mean"] is not None
+    check = next(c for c in report["checks"] if c["check"] == "default_on_or_above_frontier")
+    assert check["pass"] in (True, False, None)
+    markdown = (tmp_path / "report.md").read_text()
+    assert "### 32 kb/s, lossgen:0.2, dred" in markdown and "| steady 150 |" in markdown
+    assert "## PLCMOS under both resamplers" in markdown
+    assert (tmp_path / "frontier_32k.png").read_bytes()[:4] == b"\x89PNG"

@@ -6,6 +6,7 @@ from dred_rtc.eval.conditions import (CONDITIONS, HISTORY_PACKETS, Playout, adap
                                       call_seed, check_loss_spec, fixed_settings,
                                       measured_history, sim_options)
 from dred_rtc.impair import ImpairSpecError
+from dred_rtc.jitter import JitterConfig
 
 
 def test_every_condition_is_defined():
@@ -74,10 +75,29 @@ def test_sim_options_adapter():
     assert (options.bitrate, options.fec, options.dred_ms, options.plc) == (48000, True, 1000, "deep")
     assert (options.loss, options.policy, options.seed, options.jitter) == ("lossgen:0.1", "reference", 7, "none")
     assert options.expected_loss is None
-    assert options.patience is None and options.min_delay_ms is None and options.max_delay_ms is None  # the jitter buffer's defaults
+    # nothing forced: the jitter buffer's own defaults, whatever they are
+    assert options.patience == JitterConfig().patience
+    assert options.min_delay_ms is None and options.max_delay_ms is None
 
 
 def test_playout_choice_reaches_the_simulator():
     options = sim_options(fixed_settings("dred", 32000), loss="lossgen:0.2", policy="realtime",
                           seed=1, jitter="none", playout=Playout(patience=False, min_delay_ms=80))
-    assert (options.patience, options.min_delay_ms) == (False, 80)
+    assert (options.patience, options.min_delay_ms, options.max_delay_ms) == (False, 80, None)
+
+
+def test_steady_receiver_holds_its_delay():
+    steady = Playout.steady(70)
+    assert (steady.patience, steady.min_delay_ms, steady.max_delay_ms) == (False, 70, 70)
+    assert steady.steady_ms == 70 and steady.label == "steady 70"
+    options = sim_options(fixed_settings("dred", 32000), loss="lossgen:0.2", policy="realtime",
+                          seed=1, jitter="none", playout=steady)
+    assert (options.patience, options.min_delay_ms, options.max_delay_ms) == (False, 70, 70)
+
+
+def test_receiver_labels():
+    assert Playout().label == "default" and Playout().steady_ms is None
+    assert Playout(patience=False, min_delay_ms=160).label == "patience off, floor 160 ms"
+    assert Playout(patience=False, min_delay_ms=160).steady_ms is None   # its delay may grow
+    assert Playout(patience=True, min_delay_ms=80, max_delay_ms=80).steady_ms is None
+    assert Playout.steady(40).as_dict()["label"] == "steady 40"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from dred_rtc.eval.corpus import CorpusNotPrepared, load_manifest
-from dred_rtc.eval.metrics import Plcmos, align, estoi
+from dred_rtc.eval.metrics import Metrics, Plcmos, align, estoi, to_float
 
 FRAME = 960
 
@@ -70,3 +70,17 @@ def test_align_recovers_block_shifts():
     degraded = np.concatenate((np.zeros(400), reference))   # 25 ms late at 16 kHz
     aligned = align(reference, degraded, 16000)
     assert np.allclose(aligned[:16000 * 2], reference[:16000 * 2])
+
+
+def test_both_resamplers_score_every_clip(speech, plcmos):
+    soxr_16k = to_float(speech, 48000, 16000, "soxr")
+    poly_16k = to_float(speech, 48000, 16000, "poly")
+    assert soxr_16k.size == poly_16k.size == speech.size // 3 and poly_16k.dtype == np.float32
+    degraded = zero_bursts(speech, 0.2)
+    scores = Metrics(seed=1, resamplers=("soxr", "poly"))(speech, degraded)
+    assert set(scores) == {"plcmos", "plcmos_poly", "estoi"}
+    assert scores["plcmos"] == plcmos(degraded)   # the first resampler keeps the plain name
+    assert scores["plcmos_poly"] == plcmos(degraded, resampler="poly") != scores["plcmos"]
+    assert set(Metrics(seed=1, resamplers=("poly",))(speech, degraded)) == {"plcmos", "estoi"}
+    with pytest.raises(ValueError):
+        Metrics(seed=1, resamplers=("linear",))
