@@ -22,12 +22,12 @@ class RecoveryEstimator:
     """Forgetting histogram of the delay each lost frame needed to be rebuilt."""
 
     def __init__(self, *, frame_ms: float = 20.0, bucket_ms: float = 10.0, max_ms: float = 1000.0,
-                 forget_per_s: float = 0.967, margin_ms: float = 10.0) -> None:
+                 forget_per_s: float = 0.95, margin_ms: float = 10.0) -> None:
         self.frame_ms = frame_ms
         self.bucket_ms = bucket_ms
         self.max_ms = max_ms
         self.margin_ms = margin_ms
-        # forget_per_s 0.967 (NetEq's 0.983 per 0.5 s): old frames weigh half after ~21 s
+        # forget_per_s 0.95: a frame lost 14 s ago weighs half, 2 minutes ago nothing to speak of
         self._forget_frame = forget_per_s ** (frame_ms / 1000.0)
         self._needs = np.zeros(int(max_ms / bucket_ms) + 1)  # weight of lost frames per need
         self._lost = 0.0     # weight of all lost frames (rebuildable or not)
