@@ -123,7 +123,7 @@ CODEC_OPS = {
 @dataclass(frozen=True)
 class CodecSettings:
     """What both sides run. 32 kb/s with 20 % expected loss and 200 ms of DRED really emits
-    DRED (FACTS.md); bursts of `burst` lost frames every `period` frames for PLC and DRED."""
+    DRED (docs/facts.md); bursts of `burst` lost frames every `period` frames for PLC and DRED."""
 
     seconds: float
     reps: int

@@ -52,7 +52,7 @@ def _libopus() -> dict[str, Any]:
 
 
 def report() -> dict[str, Any]:
-    """Everything doctor knows, with DESIGN.md's keys first."""
+    """Everything doctor knows, with the keys docs/contracts.md promises first."""
     result = _libopus()
     from .impair import lossgen
     lossgen_ok = lossgen.available()

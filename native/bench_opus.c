@@ -5,7 +5,7 @@
  * dred_rtc/bench.py replays through the binding:
  *
  *   encode_plain   32 kb/s-ish VOIP, complexity 10, no expected loss, no DRED, no FEC
- *   encode_dred    same, expected loss LOSS %, DRED DRED_MS  (emits DRED; see FACTS.md)
+ *   encode_dred    same, expected loss LOSS %, DRED DRED_MS  (emits DRED; see docs/facts.md)
  *   encode_fec     same, expected loss LOSS %, in-band FEC on, no DRED (the LBRR stream)
  *   decode         normal decode of the DRED stream (decoder complexity 5: deep PLC on)
  *   decode_lbrr    decode_fec=1 from packet k+1 for every 3rd frame whose next packet has LBRR

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..impair import ImpairSpecError, parse_loss_spec
 
-#: ladder order (FACTS.md's human ladder: lossy < deep PLC < LBRR < DRED < DRED+LBRR < clean)
+#: ladder order (human ladder, docs/facts.md: lossy < deep PLC < LBRR < DRED < DRED+LBRR < clean)
 LADDER = ["plc-classic", "plc-deep", "lbrr", "dred", "dred+lbrr", "clean"]
 CONDITIONS = ["clean", "plc-classic", "plc-deep", "lbrr", "dred", "dred+lbrr", "adaptive"]
 FIXED_LOSSY = ["plc-classic", "plc-deep", "lbrr", "dred", "dred+lbrr"]
@@ -28,12 +28,12 @@ POLICIES = ["realtime", "reference"]
 DEFAULT_LOSSES = ["lossgen:0.05", "lossgen:0.1", "lossgen:0.2", "lossgen:0.3", "gilbert:0.04,0.25"]
 QUICK_LOSSES = ["lossgen:0.1", "lossgen:0.2"]
 DEFAULT_BITRATES = [32000, 64000]
-DRED_MS = 1000  # opus_demo -dred 100, as in FACTS.md's reference figures
+DRED_MS = 1000  # opus_demo -dred 100, as in the reference figures of docs/facts.md
 
-#: the human ladder of FACTS.md (ACR MOS, 966 clips); "lossy" is loss without concealment
+#: the human ladder of docs/facts.md (ACR MOS, 966 clips); "lossy" is loss without concealment
 HUMAN_LADDER = {"lossy": 2.99, "plc-deep": 3.28, "lbrr": 3.48, "dred": 3.57, "dred+lbrr": 3.64,
                 "clean": 3.70}
-#: opus_demo (non-causal reference) PLCMOS v2 means of FACTS.md, 32 kb/s, lossgen traces
+#: opus_demo (non-causal reference) PLCMOS v2 means from docs/facts.md, 32 kb/s, lossgen traces
 REFERENCE_FIGURES = {
     "lossgen:0.1": {"plc-classic": 3.39, "plc-deep": 3.36, "lbrr": 3.47, "dred": 3.51, "dred+lbrr": 3.47},
     "lossgen:0.2": {"plc-classic": 2.88, "plc-deep": 2.92, "lbrr": 3.25, "dred": 3.29, "dred+lbrr": 3.26},

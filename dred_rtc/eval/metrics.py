@@ -7,7 +7,7 @@
   whose embeddings it draws from numpy's global generator; we seed that generator with the
   same seed before EVERY clip, so each clip in a run is judged by the same panel (as in a
   listening test, which also makes paired differences less noisy) and runs repeat exactly.
-  FACTS.md: it tracks human ratings of concealment best (per-system Spearman 0.95).
+  docs/facts.md: it tracks human ratings of concealment best (per-system Spearman 0.95).
 - ESTOI (secondary, intrusive: needs the clean input): extended short-time objective
   intelligibility from `pystoi` (MIT licence; the algorithm is published and unencumbered).
   We do not use PESQ: the `pesq` package wraps the ITU-T P.862 reference code, whose

@@ -18,7 +18,7 @@ from .statistics import Estimate, mean_ci, paired_difference, significant
 DECISIONS = ("normal", "lbrr", "dred", "plc")
 CHECK_LOSS = "lossgen:0.2"
 CHECK_BITRATE = 32000
-FACTS_CI = 0.1  # FACTS.md: n = 12, differences under ~0.1 are not resolved
+FACTS_CI = 0.1  # docs/facts.md: n = 12, differences under ~0.1 are not resolved
 
 
 def _index(rows: list[dict]) -> dict[tuple, dict[str, dict]]:
@@ -281,9 +281,9 @@ def checks(table, losses, bitrates, policies, conditions) -> list[dict]:
         out.append({"check": "reference_is_opus_demo", "calls": len(compared), "identical": identical,
                     "max_abs_diff": max((c["max_abs_diff"] or 0 for c in compared), default=None),
                     "pass": bool(compared) and identical == len(compared)})
-    # 1. the reference policy against opus_demo's figures (FACTS.md), 32 kb/s
+    # 1. the reference policy against opus_demo's figures (docs/facts.md), 32 kb/s
     if "reference" in policies and CHECK_BITRATE in bitrates:
-        # Another corpus scores differently even clean (FACTS.md: 3.98), so what is compared is
+        # Another corpus scores differently even clean (docs/facts.md: 3.98), so what is compared is
         # each condition's drop from clean: our paired per-clip drop against opus_demo's.
         clean = _mean(table, _clean_key(CHECK_BITRATE))
         for loss, figures in REFERENCE_FIGURES.items():
@@ -444,7 +444,7 @@ def write_markdown(path: Path, meta: dict, summary: dict, losses: list[str], bit
     lines.append("")
     # ladder
     lines += _frontier_markdown(entries, resamplers)
-    lines += ["## The ladder next to the human ladder (FACTS.md)", "",
+    lines += ["## The ladder next to the human ladder (docs/facts.md)", "",
               f"{plcmos} pooled over the lossgen settings; steps are paired per clip x loss "
               "(mean ± 95 % CI). Human: ACR MOS of the libopus listening test (966 clips; its "
               "lowest rung is loss without concealment, ours classic PLC).", ""]
@@ -485,7 +485,7 @@ def write_markdown(path: Path, meta: dict, summary: dict, losses: list[str], bit
         lines += ["No check applies to the settings of this run (they need lossgen:0.2 at "
                   "32 kb/s and both policies).", ""]
     for name, title in [("reference_is_opus_demo", "Reference policy vs libopus's opus_demo, call by call"),
-                        ("reference_vs_facts", "Reference policy vs opus_demo (FACTS.md), 32 kb/s"),
+                        ("reference_vs_facts", "Reference policy vs opus_demo (docs/facts.md), 32 kb/s"),
                         ("dred_minus_plc_deep", "dred - plc-deep, real-time, lossgen 20 %, 32 kb/s (>= 0.25)"),
                         ("realtime_minus_reference", "real-time - reference, lossgen 20 %, 32 kb/s (|diff| <= 0.1)"),
                         ("adaptive_minus_best_fixed", "adaptive - best fixed condition (>= -0.05)"),

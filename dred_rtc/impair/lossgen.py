@@ -85,7 +85,7 @@ def _chunk_seed(seed: int, chunk: int) -> int:
 class LossgenModel(LossModel):
     """Loss decisions from libopus's lossgen GRU at target loss `p` (a fraction in [0, 1]).
 
-    At p = 0.2 it measures about 19.5 % loss with a mean burst near 2 packets (FACTS.md);
+    At p = 0.2 it measures about 19.5 % loss with a mean burst near 2 packets (docs/facts.md);
     measured here (seed 1, 100k packets): 19.2 %, mean burst 1.84, longest 62. The target is
     the model's conditioning input, not a hard rate: `lossgen:0` still loses ~0.2 % of
     packets (the trained model's floor) and `lossgen:1` ~95 %; use `none` for no loss.

@@ -1,4 +1,4 @@
-"""Parsing the impairment specs of `dred-rtc simulate --loss/--jitter` (DESIGN.md).
+"""Parsing the impairment specs of `dred-rtc simulate --loss/--jitter` (docs/contracts.md).
 
 Loss:   none | bernoulli:P | gilbert:P,R | lossgen:P | trace:FILE
 Jitter: none | normal:MEAN_MS,SD_MS

@@ -1,6 +1,6 @@
 """Per-frame decision: which source fills the next stretch of playout.
 
-Reads like the table in DESIGN.md. For the frame due now:
+Reads like the table in docs/decisions.md. For the frame due now:
 1. its packet has arrived: decode it (NORMAL);
 2. a later packet has arrived: LBRR from the next packet if it carries LBRR, else DRED from
    the nearest arrived packet whose DRED reaches back to the frame;

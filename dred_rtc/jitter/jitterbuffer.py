@@ -476,7 +476,7 @@ class JitterBuffer:
                                        - self._buffer.received_since_reset)
 
     def report(self) -> dict:
-        """DESIGN.md's report: frames, delay_ms, w3c, plus units/stretch/packets details."""
+        """The report (docs/contracts.md): frames, delay_ms, w3c, plus units/stretch/packets."""
         buffer = self._buffer
         discarded = self._stats.late + self._stats.duplicates + self._stats.invalid
         report = self._stats.report(lost_network=self.lost_packets(), received=buffer.received,

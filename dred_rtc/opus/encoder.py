@@ -35,7 +35,7 @@ MAX_DRED_MS = 1040  # OPUS_SET_DRED_DURATION takes 0..104 units of 10 ms
 
 class Encoder:
     """One Opus encoder. DRED is emitted only with `dred_ms > 0` AND `expected_loss > 0`,
-    and only when the bitrate leaves room for it (see FACTS.md)."""
+    and only when the bitrate leaves room for it (see docs/facts.md)."""
 
     def __init__(self, sample_rate: int = 48000, channels: int = 1, *, bitrate: int = 32000,
                  complexity: int = 10, vbr: bool = True, fec: bool = False,

@@ -2,7 +2,7 @@
 
 aioice leaves 127.0.0.1 out when it gathers host candidates, so two peers on one machine
 would talk over the machine's real interfaces. `loopback_candidates()` replaces aioice's
-address lookup with 127.0.0.1 only while a peer gathers (the known way, FACTS.md); peers that
+address lookup with 127.0.0.1 only while a peer gathers (the known way, docs/facts.md); peers that
 also use no STUN/TURN server then send nothing anywhere but loopback.
 """
 

@@ -1,6 +1,6 @@
 """The encoded sender: our libopus encoder (DRED, LBRR) behind aiortc's RTP sender.
 
-aiortc's RTCRtpSender packs anything that is not a raw frame as already encoded (FACTS.md),
+aiortc's RTCRtpSender packs anything that is not a raw frame as already encoded (docs/facts.md),
 so this track hands it `av.Packet`s: aiortc never sees PCM and its own encoder stays idle.
 """
 

@@ -1,7 +1,7 @@
 """The receiver tap: RTP leaves aiortc before its jitter buffer and enters ours.
 
 aiortc's audio receive path (jitter buffer of 16, no PLC, no FEC) loses several times the
-network loss (FACTS.md), so `RTCRtpReceiver._handle_rtp_packet` is wrapped on the instance:
+network loss (docs/facts.md), so `RTCRtpReceiver._handle_rtp_packet` is wrapped on the instance:
 each packet first passes the impairment pipeline (where a network would act), then aiortc's
 own handler (receive statistics, hence the receiver reports the sender's controller needs),
 then our sink. aiortc's decoder thread is stopped: nobody reads its track, and its decoded

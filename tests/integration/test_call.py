@@ -168,7 +168,7 @@ def _best_lag(a: np.ndarray, b: np.ndarray, start: int, length: int, max_lag: in
 def aligned_correlation(reference: np.ndarray, received: np.ndarray, segment_s: float = 1.0,
                         max_lag_s: float = 0.5) -> tuple[float, list[int]]:
     """Energy envelopes (10 ms) aligned segment by segment (time-stretching shifts the output
-    locally, DESIGN.md), then one Pearson correlation over the whole aligned signal.
+    locally, see docs/contracts.md), then one Pearson correlation over the whole aligned signal.
     Returns r and the lags (ms) chosen per segment."""
     a, b = envelope(reference), envelope(received)
     length, max_lag = int(segment_s * 100), int(max_lag_s * 100)

@@ -1,4 +1,4 @@
-"""`dred-rtc doctor` reports the capabilities DESIGN.md promises."""
+"""`dred-rtc doctor` reports the capabilities docs/contracts.md promises."""
 
 from __future__ import annotations
 

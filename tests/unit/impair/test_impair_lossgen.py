@@ -22,7 +22,7 @@ def pattern_20():
 
 
 def test_twenty_percent_target_gives_bursty_twenty_percent(pattern_20, bursts):
-    # FACTS.md: at 20 % target, 19.5 % loss, mean burst 1.95
+    # docs/facts.md: at 20 % target, 19.5 % loss, mean burst 1.95
     runs = bursts(pattern_20)
     assert 0.17 < pattern_20.mean() < 0.22
     assert 1.6 < runs.mean() < 2.4

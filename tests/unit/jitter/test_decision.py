@@ -1,4 +1,4 @@
-"""Decider and ReferenceDecider on real packets: the DESIGN.md table, row by row."""
+"""Decider and ReferenceDecider on real packets: the table of docs/decisions.md, row by row."""
 
 from __future__ import annotations
 

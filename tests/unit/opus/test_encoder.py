@@ -1,4 +1,4 @@
-"""When the encoder really emits DRED (FACTS.md), measured on real speech."""
+"""When the encoder really emits DRED (docs/facts.md), measured on real speech."""
 
 from __future__ import annotations
 

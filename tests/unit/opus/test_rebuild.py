@@ -66,7 +66,7 @@ def test_dred_rebuilds_closer_than_plc(speech_30s):
 
 
 def test_burst_rebuilt_oldest_first_from_one_later_packet(speech_30s):
-    """Bursts of N frames rebuilt from the DRED of the packet after the burst (FACTS.md)."""
+    """Bursts of N frames rebuilt from the DRED of the packet after the burst (docs/facts.md)."""
     packets = encode_all(speech_30s, bitrate=48000, fec=False, expected_loss=30, dred_ms=500)
     reference = lossless(packets)
     active = set(active_frames(speech_30s).tolist())
