@@ -93,7 +93,7 @@ class Situation:
     target: float          # target delay (s)
     waited: float          # seconds since the due frame's nominal arrival (now - nominal)
     horizon: float         # relative delay beyond which a packet is unlikely to still come (s)
-    in_pause: bool = False  # the audio played last is a pause
+    in_pause: Callable[[], bool] = lambda: False  # is the audio played last a pause? (asked only to wait)
     max_delay: float = 0.4  # delay budget (s)
 
 
@@ -164,7 +164,7 @@ class Decider:
             return True
         if self.patience and grown - now.target <= self.budget + 1e-9:
             return late or self._redundancy_may_reach(buffer, now, unit)
-        return self.wait_in_pauses and now.in_pause and self._redundancy_may_reach(buffer, now, unit)
+        return self.wait_in_pauses and now.in_pause() and self._redundancy_may_reach(buffer, now, unit)
 
     def _late_may_come(self, now: Situation) -> bool:
         """The due packet may only be delayed: recent packets have come this late."""

@@ -34,6 +34,8 @@ _TIME_EPSILON = 1e-6  # s: arrival times differ in their last bits between equal
 _SHRINK_DEADBAND = 0.010 + _TIME_EPSILON  # no shrinking within 10 ms above the target
 _GROW_DEADBAND = 0.010 + _TIME_EPSILON   # nor growing within 10 ms below it
 CEILING_MS = 400  # no delay target beyond this, whatever is asked
+_RETARGET_PACKETS = 25    # recompute the target every 0.5 s of packets,
+_RETARGET_AFTER_LOSS = 5  # or 0.1 s after a loss: the first bursts of a call should count at once
 
 
 @dataclass
@@ -108,6 +110,7 @@ class JitterBuffer:
         self.budget = DelayBudget(max_delay_ms=config.max_delay_ms,
                                   mouth_to_ear_ms=config.mouth_to_ear_ms)
         self._target: Target | None = None
+        self._since_target = 0
         self._max_dred = config.sample_rate  # DRED reaches at most ~1 s back
         self._reaches: deque[int] = deque(maxlen=16)  # reach of recently parsed DRED
         if self.reference:
@@ -129,7 +132,8 @@ class JitterBuffer:
         self._lost_before = 0
         self._tick = 0
         self._last_stretch_tick = -10
-        self._in_pause = True  # nothing played yet
+        self._last_heard: np.ndarray | None = None  # the last decoded (not concealed) unit
+        self._heard_pause: bool | None = None       # whether it is a pause, once asked
         self.unit_log: list[tuple[int, str, bool, bool]] = []  # (media pos, decision, covered, advanced)
         self.last_position: int | None = None  # media position of the last frame's first sample
 
@@ -180,7 +184,9 @@ class JitterBuffer:
         if highest_before is not None and ext_seq > highest_before:
             gap = ext_seq - highest_before - 1
             self._recovery.received(gap, relative_ms, self._reaches_back(gap, entry))
-            self._target = None
+            self._since_target += 1
+            if self._since_target >= (_RETARGET_AFTER_LOSS if gap > 0 else _RETARGET_PACKETS):
+                self._target = None
 
     def _reaches_back(self, gap: int, entry: BufferedPacket) -> list[bool]:
         """For the `gap` packets lost just before `entry`: does its LBRR / DRED rebuild each
@@ -316,8 +322,10 @@ class JitterBuffer:
 
     @property
     def target(self) -> Target:
-        """The current delay target and its reasons (recomputed after each new packet)."""
+        """The current delay target and its reasons, recomputed every `_RETARGET_PACKETS`
+        packets (0.5 s: the jitter histogram moves in such blocks), sooner after a loss."""
         if self._target is None:
+            self._since_target = 0
             self._target = choose_target(floor_ms=self.config.min_delay_ms,
                                          jitter_ms=self._delay.target_ms, recovery=self._recovery,
                                          budget=self.budget, price=self.config.delay_price)
@@ -327,11 +335,13 @@ class JitterBuffer:
                          device_ms: float | None = None) -> None:
         """What the rest of the mouth-to-ear path takes (one-way network delay, e.g. RTCP
         round-trip time / 2; the output device's latency): the buffer gets what is left."""
+        before = (self.budget.one_way_ms, self.budget.device_ms)
         if one_way_ms is not None and math.isfinite(one_way_ms):
             self.budget.one_way_ms = max(0.0, float(one_way_ms))
         if device_ms is not None and math.isfinite(device_ms):
             self.budget.device_ms = max(0.0, float(device_ms))
-        self._target = None
+        if (self.budget.one_way_ms, self.budget.device_ms) != before:
+            self._target = None
 
     def _start(self, now: float) -> bool:
         first = self._buffer.first()
@@ -352,6 +362,12 @@ class JitterBuffer:
                          target, waited, self._delay.horizon_ms / 1000.0 + 0.005,
                          in_pause=self._in_pause, max_delay=self.target.budget_ms / 1000.0)
 
+    def _in_pause(self) -> bool:
+        """The audio played last is a pause (nothing played yet counts as one)."""
+        if self._heard_pause is None:
+            self._heard_pause = self._last_heard is None or stretch.is_pause(self._last_heard)
+        return self._heard_pause
+
     def _produce(self, now: float, target: float, plan: Plan | None = None) -> None:
         """One decoder call, in media order, appended to the playout queue."""
         if plan is not None:
@@ -369,7 +385,7 @@ class JitterBuffer:
             if pcm.size and _rms(pcm) < _SILENT_RMS:
                 self._stats.silent(pcm.size)
         elif pcm.size:
-            self._in_pause = stretch.is_pause(pcm)  # concealment keeps what it continues
+            self._last_heard, self._heard_pause = pcm, None  # concealment keeps what it continues
         if plan.reason == "skip" and plan.packet is None:
             later = self._buffer.next_after(self._play_ts)
             self._play_ts = later.ts if later is not None else self._play_ts + self.frame

@@ -40,13 +40,24 @@ class RecoveryEstimator:
         self._count = 0
 
     def _age(self, frames: int) -> None:
-        """Forget for `frames` new frames; early on, forget less so the first seconds count."""
-        for _ in range(frames):
+        """Forget for `frames` new frames; early on, forget less so the first seconds count.
+
+        Past the fast start the factor is constant, so n frames age in one step (this runs
+        for every packet)."""
+        steady = self._forget_frame
+        while frames > 0 and 1.0 - 1.0 / (self._count + 2) < steady:  # fast start
             self._count += 1
-            forget = min(self._forget_frame, 1.0 - 1.0 / (self._count + 1))
+            frames -= 1
+            forget = 1.0 - 1.0 / (self._count + 1)
             self._needs *= forget
             self._lost *= forget
             self._frames = self._frames * forget + 1.0
+        if frames > 0:
+            forget = steady ** frames
+            self._count += frames
+            self._needs *= forget
+            self._lost *= forget
+            self._frames = self._frames * forget + (1.0 - forget) / (1.0 - steady)
 
     def received(self, lost_before: int, relative_ms: float, reaches: "list[bool]") -> None:
         """One packet arrived after `lost_before` lost frames.

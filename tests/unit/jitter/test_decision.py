@@ -34,7 +34,7 @@ def decider(**overrides) -> Decider:
 
 def situation(k: int, *, last_seq=None, waited=0.03, target=0.03, horizon=0.005,
               in_pause=False, max_delay=0.4) -> Situation:
-    return Situation(k * FRAME, last_seq, waited, target, waited, horizon, in_pause, max_delay)
+    return Situation(k * FRAME, last_seq, waited, target, waited, horizon, lambda: in_pause, max_delay)
 
 
 @pytest.fixture(scope="module")
