@@ -190,14 +190,16 @@ class JitterBuffer:
 
     def _reaches_back(self, gap: int, entry: BufferedPacket) -> list[bool]:
         """For the `gap` packets lost just before `entry`: does its LBRR / DRED rebuild each
-        (nearest first)? Its DRED is parsed here, once, deferred (it is used if needed)."""
+        (nearest first)? Its DRED is parsed here, once, deferred (it is used if needed).
+        Nothing reaches back more than DRED's 1 s: a longer list would only say no."""
         if gap <= 0:
             return []
         dred = self._dred_for(entry) if self.config.use_dred else None
         lbrr = self.config.use_lbrr and entry.lbrr
         frame = entry.duration
+        reachable = min(gap, self._max_dred // frame + 1)
         return [(distance == 1 and lbrr) or dred_covers(dred, distance * frame, frame)
-                for distance in range(1, gap + 1)]
+                for distance in range(1, reachable + 1)]
 
     def _jumped(self, seq: int, position: int, arrival: float) -> bool:
         """A timeline discontinuity the sender did not announce with a new SSRC."""
