@@ -39,7 +39,6 @@ def register(subparsers) -> None:
     parser.add_argument("--jitter", default="none", metavar="SPEC",
                         help="network jitter for every call: none | normal:MEAN_MS,SD_MS (default none)")
     add_playout_arguments(parser)
-    parser.set_defaults(patience=None)  # no --no-patience: the jitter buffer's own default
     parser.add_argument("--delay-sweep", default=None, metavar="MS,MS,...",
                         help="also run a steady real-time receiver (no patience, playout delay "
                              f"held at D) at each listed delay D ({MIN_DELAY_MS}..{MAX_DELAY_MS}), "

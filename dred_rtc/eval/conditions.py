@@ -177,12 +177,10 @@ class Playout:
 def sim_options(settings: Settings, *, loss: str, policy: str, seed: int, jitter: str,
                 playout: Playout = Playout()):
     """The adapter to the simulator's option names."""
-    from ..jitter import JitterConfig
     from ..sim import SimOptions
 
-    patience = JitterConfig().patience if playout.patience is None else playout.patience
     return SimOptions(loss=loss, jitter=jitter, bitrate=settings.bitrate, dred_ms=settings.dred_ms,
                       fec=settings.fec, plc=settings.plc, policy=policy, seed=seed,
-                      expected_loss=settings.expected_loss, patience=patience,
+                      expected_loss=settings.expected_loss, patience=playout.patience,
                       min_delay_ms=playout.min_delay_ms, max_delay_ms=playout.max_delay_ms,
                       keep_log=True)

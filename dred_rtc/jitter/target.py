@@ -3,8 +3,8 @@
 Two measured needs set the target. Arrival jitter (DelayEstimator): below its quantile,
 packets come too late to play. Loss recovery (RecoveryEstimator): below the delay a lost
 frame's redundancy needed, that frame is concealed instead of rebuilt. Jitter is always
-covered; loss recovery is bought 20 ms at a time while each step still rebuilds at least
-`price` of all frames. Both stop at the budget: by default what keeps mouth-to-ear delay
+covered; loss recovery is bought in 10 ms steps while each 20 ms of it still rebuilds at
+least `price` of all frames. Both stop at the budget: by default what keeps mouth-to-ear delay
 (one-way network delay + buffer + codec and device latency) within 150 ms, the limit ITU-T
 G.114 gives for most conversations; a user's `max_delay_ms` replaces it.
 

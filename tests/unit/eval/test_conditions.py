@@ -7,6 +7,7 @@ from dred_rtc.eval.conditions import (CONDITIONS, HISTORY_PACKETS, Playout, adap
                                       measured_history, sim_options)
 from dred_rtc.impair import ImpairSpecError
 from dred_rtc.jitter import JitterConfig
+from dred_rtc.sim.simulator import jitter_config
 
 
 def test_every_condition_is_defined():
@@ -76,7 +77,7 @@ def test_sim_options_adapter():
     assert (options.loss, options.policy, options.seed, options.jitter) == ("lossgen:0.1", "reference", 7, "none")
     assert options.expected_loss is None
     # nothing forced: the jitter buffer's own defaults, whatever they are
-    assert options.patience == JitterConfig().patience
+    assert options.patience is None and jitter_config(options).patience == JitterConfig().patience
     assert options.min_delay_ms is None and options.max_delay_ms is None
 
 
