@@ -17,6 +17,7 @@ from typing import Any
 
 from aiortc import RTCRtpReceiver
 
+from . import rtpparse  # noqa: F401 - malformed headers must not end the receive loop
 from .impairer import Pipeline
 
 log = logging.getLogger(__name__)
