@@ -25,7 +25,7 @@ import numpy as np
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSender
 from aiortc.exceptions import InvalidStateError
 
-from ..jitter.jitterbuffer import JitterConfig
+from ..jitter import JitterConfig
 from ..opus import MAX_DRED_MS, capabilities
 from . import control
 from .clock import PlayoutClock, TimerClock
@@ -210,7 +210,9 @@ class Peer:
             self._bytes_mark = (now, self.track.bytes)
             interval = self.receiver.meter.interval()
             if interval.expected > 0:
-                self._send(control.loss(interval.fraction, interval.mean_burst, interval.expected))
+                delay_ms, budget_ms = self.receiver.playout_delay()
+                self._send(control.loss(interval.fraction, interval.mean_burst, interval.expected,
+                                        delay_ms=delay_ms, budget_ms=budget_ms))
         if self.track.source_ended and not self._end_sent:
             self._end_sent = self._send(control.end(self.track.source_frames or 0))
 
@@ -245,8 +247,11 @@ class Peer:
             return
         kind = message["type"]
         now = time.monotonic() - (self.media_start or time.monotonic())
-        if kind == "loss" and message.get("mean_burst") is not None:
-            self.controller.observe_burst(float(message["mean_burst"]), now)
+        if kind == "loss":
+            if message.get("mean_burst") is not None:
+                self.controller.observe_burst(float(message["mean_burst"]), now)
+            if message.get("budget_ms") is not None:
+                self.controller.observe_playout(float(message["budget_ms"]), now)
         elif kind == "clock":
             self.receiver.sender_clock = SenderClock(int(message["rtp_origin"]), float(message["start_time"]))
         elif kind == "end":

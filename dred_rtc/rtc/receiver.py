@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..audio.wav import FRAME, SAMPLE_RATE
-from ..jitter.jitterbuffer import JitterBuffer, JitterConfig
+from ..jitter import JitterBuffer, JitterConfig
 from ..jitter.packet import TS_MOD, ReceivedPacket
 from .lossmeter import LossMeter
 
@@ -61,6 +61,12 @@ class PlayoutReceiver:
         with self._lock:
             self.buffer.set_path_latency(one_way_ms=one_way_ms, device_ms=device_ms)
 
+    def playout_delay(self) -> tuple[float, float]:
+        """(target, budget) of the playout delay in ms: how long redundancy can be waited for."""
+        with self._lock:
+            target = self.buffer.target
+        return target.ms, target.budget_ms
+
     # -- from the tap (event loop) -------------------------------------------------
     def on_packet(self, seq: int, timestamp: int, ssrc: int, payload: bytes, arrival: float) -> None:
         with self._lock:
@@ -85,7 +91,7 @@ class PlayoutReceiver:
     # -- from the playout clock (any thread) ----------------------------------------
     def pull(self) -> np.ndarray:
         with self._lock:
-            frame = self.buffer.pull(self.clock())
+            frame = self.buffer.pull(self.clock()).pcm
             self.frames_played += 1
             if not self.buffer.playing:
                 # initial buffering: silence that is not part of the stream, so sinks skip it

@@ -10,8 +10,7 @@ from pathlib import Path
 from ..audio.wav import AudioFileError, read_wav, write_wav
 from ..cli import UsageError
 from ..impair import ImpairSpecError, parse_jitter_spec, parse_loss_spec
-from ..jitter import JitterConfig
-from ..jitter.jitterbuffer import CEILING_MS
+from ..jitter import CEILING_MS, JitterConfig
 from ..opus import MAX_DRED_MS
 from .options import SimOptions
 from .simulator import simulate

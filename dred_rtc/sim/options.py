@@ -36,6 +36,12 @@ class SimOptions:
     max_delay_ms: int | None = None
     patience_budget_ms: int | None = None
     keep_log: bool = True
+    # The sender: fixed settings, or (adaptive) the live redundancy controller in the loop,
+    # with `bitrate` as its budget, `dred_ms` its DRED limit and `fec` whether LBRR is allowed;
+    # receiver reports every `report_interval_ms`, after a warm-up of `warmup_s` seconds.
+    adaptive: bool = False
+    warmup_s: float = 0.0
+    report_interval_ms: int = 1000
 
     def as_dict(self) -> dict:
         return asdict(self)
