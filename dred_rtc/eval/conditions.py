@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..impair import ImpairSpecError, parse_loss_spec
+from ..jitter.choice import PlayoutChoice
 
 #: ladder order (human ladder, docs/facts.md: lossy < deep PLC < LBRR < DRED < DRED+LBRR < clean)
 LADDER = ["plc-classic", "plc-deep", "lbrr", "dred", "dred+lbrr", "clean"]
@@ -104,44 +105,8 @@ def check_loss_spec(spec: str) -> str:
     return spec.strip()
 
 
-@dataclass(frozen=True)
-class Playout:
-    """One real-time receiver: how it trades delay for rebuilt frames. None leaves a choice to
-    the jitter buffer's own defaults (JitterConfig), so "default" follows them when they change;
-    the reference policy has no such choice."""
-
-    patience: bool | None = None      # None: the jitter buffer's default
-    min_delay_ms: int | None = None   # None: the jitter buffer's own floor
-    max_delay_ms: int | None = None   # None: the jitter buffer's own budget
-
-    @classmethod
-    def steady(cls, delay_ms: int) -> Playout:
-        """Playout held at `delay_ms`: no patience, and floor = ceiling leaves the delay
-        estimator nothing to move."""
-        return cls(patience=False, min_delay_ms=delay_ms, max_delay_ms=delay_ms)
-
-    @property
-    def steady_ms(self) -> int | None:
-        """The held delay of a steady receiver (None: the delay may move)."""
-        held = self.patience is False and self.min_delay_ms == self.max_delay_ms
-        return self.min_delay_ms if held else None
-
-    @property
-    def label(self) -> str:
-        """'default', 'steady 70', or what the user forced, e.g. 'patience off, floor 160 ms'."""
-        if self.steady_ms is not None:
-            return f"steady {self.steady_ms}"
-        parts = [] if self.patience is None else [f"patience {'on' if self.patience else 'off'}"]
-        parts += [] if self.min_delay_ms is None else [f"floor {self.min_delay_ms} ms"]
-        parts += [] if self.max_delay_ms is None else [f"ceiling {self.max_delay_ms} ms"]
-        return ", ".join(parts) or "default"
-
-    def as_dict(self) -> dict:
-        return {**asdict(self), "label": self.label}
-
-
 def sim_options(settings: Settings, *, loss: str, policy: str, seed: int, jitter: str,
-                playout: Playout = Playout(), adaptive: bool = False):
+                playout: PlayoutChoice = PlayoutChoice(), adaptive: bool = False):
     """The adapter to the simulator's option names (`adaptive`: `settings` are the limits
     of the sender's loop)."""
     from ..sim import SimOptions
@@ -149,6 +114,5 @@ def sim_options(settings: Settings, *, loss: str, policy: str, seed: int, jitter
     return SimOptions(loss=loss, jitter=jitter, bitrate=settings.bitrate, dred_ms=settings.dred_ms,
                       fec=settings.fec, plc=settings.plc, policy=policy, seed=seed,
                       expected_loss=None if adaptive else settings.expected_loss,
-                      patience=playout.patience, min_delay_ms=playout.min_delay_ms,
-                      max_delay_ms=playout.max_delay_ms, keep_log=True, adaptive=adaptive,
+                      playout=playout, keep_log=True, adaptive=adaptive,
                       warmup_s=ADAPTIVE_WARMUP_S if adaptive else 0.0)

@@ -24,7 +24,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .conditions import (CONDITIONS, Playout, Settings, adaptive_limits, call_seed, fixed_settings,
+from ..jitter.choice import PlayoutChoice
+from .conditions import (CONDITIONS, Settings, adaptive_limits, call_seed, fixed_settings,
                          sim_options)
 from .corpus import Clip
 
@@ -45,7 +46,7 @@ class Job:
     seed: int          # simulator seed: same for all conditions of a clip x loss
     jitter: str
     wav: str | None = None
-    playout: Playout = Playout()
+    playout: PlayoutChoice = PlayoutChoice()
 
     @property
     def adaptive(self) -> bool:
@@ -66,7 +67,7 @@ def _slug(text: str) -> str:
 
 def plan_jobs(clips: list[Clip], losses: list[str], bitrates: list[int], conditions: list[str],
               policies: list[str], seed: int, jitter: str = "none",
-              keep_dir: Path | None = None, playout: Playout = Playout(),
+              keep_dir: Path | None = None, playout: PlayoutChoice = PlayoutChoice(),
               sweep: Sequence[int] = ()) -> Plan:
     """Every job of a sweep, in report order. Clean runs once per clip x bitrate (loss none,
     real-time policy: with nothing lost there is nothing for the reference to do better).
@@ -74,10 +75,10 @@ def plan_jobs(clips: list[Clip], losses: list[str], bitrates: list[int], conditi
     `policies` says: the frontier is real-time by definition); the reference has no delay
     to sweep, so it runs once."""
     plan = Plan()
-    steady = [Playout.steady(delay) for delay in dict.fromkeys(sweep)]
+    steady = [PlayoutChoice.steady(delay) for delay in dict.fromkeys(sweep)]
     for bitrate in bitrates:
         for clip in clips:
-            entries: list[tuple[str, str, str, Playout]] = []
+            entries: list[tuple[str, str, str, PlayoutChoice]] = []
             if "clean" in conditions:
                 entries.append(("clean", "realtime", "none", playout))
             for loss in losses:

@@ -17,6 +17,7 @@ import numpy as np
 from ..audio.wav import FRAME, SAMPLE_RATE
 from ..jitter import JitterBuffer, JitterConfig
 from ..jitter.packet import TS_MOD, ReceivedPacket
+from ..jitter.target import ENCODER_LOOKAHEAD_MS
 from .lossmeter import LossMeter
 
 
@@ -121,6 +122,9 @@ class PlayoutReceiver:
             # capture of a 20 ms frame + transit (encode, send, network) + jitter buffer; the
             # transit uses the sender's wall clock: exact on one machine (or NTP-synced hosts)
             delay["one_way_mean"] = round(transit + buffer_mean + 1000.0 * FRAME / SAMPLE_RATE, 2)
+            # what a listener hears: also the encoder's look-ahead and the output device
+            delay["mouth_to_ear_mean"] = round(delay["one_way_mean"] + ENCODER_LOOKAHEAD_MS
+                                               + self.buffer.budget.device_ms, 2)
         report["delay_ms"] = delay
         total = self.meter.total()
         report["network"] = {"packets_expected": total.expected, "packets_received": self.meter.received,

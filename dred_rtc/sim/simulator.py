@@ -59,18 +59,9 @@ def make_encoder(options: SimOptions, expected_loss: int) -> Encoder:
 
 
 def jitter_config(options: SimOptions) -> JitterConfig:
-    config = JitterConfig(plc=options.plc, use_lbrr=options.use_lbrr,
-                          use_dred=options.use_dred, policy=options.policy,
-                          keep_log=True)  # the unit log feeds the report
-    if options.patience is not None:
-        config.patience = options.patience
-    if options.min_delay_ms is not None:
-        config.min_delay_ms = options.min_delay_ms
-    if options.max_delay_ms is not None:
-        config.max_delay_ms = options.max_delay_ms
-    if options.patience_budget_ms is not None:
-        config.patience_budget_ms = options.patience_budget_ms
-    return config
+    return options.playout.config(plc=options.plc, use_lbrr=options.use_lbrr,
+                                  use_dred=options.use_dred, policy=options.policy,
+                                  keep_log=True)  # the unit log feeds the report
 
 
 def _check(pcm: np.ndarray, options: SimOptions) -> None:

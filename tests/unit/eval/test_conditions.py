@@ -2,7 +2,8 @@
 
 import pytest
 
-from dred_rtc.eval.conditions import (ADAPTIVE_WARMUP_S, CONDITIONS, Playout, adaptive_limits,
+from dred_rtc.jitter.choice import PlayoutChoice
+from dred_rtc.eval.conditions import (ADAPTIVE_WARMUP_S, CONDITIONS, adaptive_limits,
                                       call_seed, check_loss_spec, fixed_settings, sim_options)
 from dred_rtc.impair import ImpairSpecError
 from dred_rtc.jitter import JitterConfig
@@ -53,28 +54,31 @@ def test_sim_options_adapter():
     assert (options.loss, options.policy, options.seed, options.jitter) == ("lossgen:0.1", "reference", 7, "none")
     assert options.expected_loss is None
     # nothing forced: the jitter buffer's own defaults, whatever they are
-    assert options.patience is None and jitter_config(options).patience == JitterConfig().patience
-    assert options.min_delay_ms is None and options.max_delay_ms is None
+    assert options.playout == PlayoutChoice()
+    assert jitter_config(options).patience == JitterConfig().patience
 
 
 def test_playout_choice_reaches_the_simulator():
     options = sim_options(fixed_settings("dred", 32000), loss="lossgen:0.2", policy="realtime",
-                          seed=1, jitter="none", playout=Playout(patience=False, min_delay_ms=80))
-    assert (options.patience, options.min_delay_ms, options.max_delay_ms) == (False, 80, None)
+                          seed=1, jitter="none", playout=PlayoutChoice(patience=False, min_delay_ms=80))
+    assert options.playout == PlayoutChoice(patience=False, min_delay_ms=80)
+    config = jitter_config(options)
+    assert (config.patience, config.min_delay_ms, config.max_delay_ms) == (False, 80, None)
 
 
 def test_steady_receiver_holds_its_delay():
-    steady = Playout.steady(70)
+    steady = PlayoutChoice.steady(70)
     assert (steady.patience, steady.min_delay_ms, steady.max_delay_ms) == (False, 70, 70)
     assert steady.steady_ms == 70 and steady.label == "steady 70"
     options = sim_options(fixed_settings("dred", 32000), loss="lossgen:0.2", policy="realtime",
                           seed=1, jitter="none", playout=steady)
-    assert (options.patience, options.min_delay_ms, options.max_delay_ms) == (False, 70, 70)
+    config = jitter_config(options)
+    assert (config.patience, config.min_delay_ms, config.max_delay_ms) == (False, 70, 70)
 
 
 def test_receiver_labels():
-    assert Playout().label == "default" and Playout().steady_ms is None
-    assert Playout(patience=False, min_delay_ms=160).label == "patience off, floor 160 ms"
-    assert Playout(patience=False, min_delay_ms=160).steady_ms is None   # its delay may grow
-    assert Playout(patience=True, min_delay_ms=80, max_delay_ms=80).steady_ms is None
-    assert Playout.steady(40).as_dict()["label"] == "steady 40"
+    assert PlayoutChoice().label == "default" and PlayoutChoice().steady_ms is None
+    assert PlayoutChoice(patience=False, min_delay_ms=160).label == "patience off, floor 160 ms"
+    assert PlayoutChoice(patience=False, min_delay_ms=160).steady_ms is None   # its delay may grow
+    assert PlayoutChoice(patience=True, min_delay_ms=80, max_delay_ms=80).steady_ms is None
+    assert PlayoutChoice.steady(40).as_dict()["label"] == "steady 40"
