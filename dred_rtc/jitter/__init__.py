@@ -5,17 +5,18 @@ from .config import CEILING_MS, JitterConfig
 from .decision import Decision, Operation, Plan, Reason, Stretch
 from .delay import DelayEstimator
 from .dredstore import DredStore
-from .frame import DecodedUnit, PlayedFrame
+from .frame import PlayedFrame
 from .jitterbuffer import JitterBuffer, make_playback
 from .packet import ReceivedPacket
 from .playback import Playback
 from .policy import Context, RealtimePolicy
+from .rebuild import RebuildLedger
 from .reference import ReferencePlayback, ReferencePolicy
 from .stats import JitterStats
 
 __all__ = [
-    "BufferedPacket", "CEILING_MS", "Context", "DecodedUnit", "Decision", "DelayEstimator",
+    "BufferedPacket", "CEILING_MS", "Context", "Decision", "DelayEstimator",
     "DredStore", "Insert", "JitterBuffer", "JitterConfig", "JitterStats", "Operation",
-    "PacketBuffer", "Plan", "PlayedFrame", "Playback", "RealtimePolicy", "Reason",
+    "PacketBuffer", "Plan", "PlayedFrame", "Playback", "RealtimePolicy", "Reason", "RebuildLedger",
     "ReceivedPacket", "ReferencePlayback", "ReferencePolicy", "Stretch", "make_playback",
 ]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
-
 import numpy as np
 
 from .decision import Decision, Operation, Stretch
@@ -35,11 +33,3 @@ class PlayedFrame:
                 "delay_ms": round(self.delay * 1000.0, 3),
                 "target_ms": round(self.target * 1000.0, 3), "action": self.stretch.value}
 
-
-class DecodedUnit(NamedTuple):
-    """One decoder call, by media position: what rebuild counts are made of."""
-
-    position: int
-    decision: str     # Decision value
-    covered: bool     # a DRED unit within the coded reach
-    advanced: bool    # False: concealment while waiting (the unit is decided later)

@@ -22,14 +22,16 @@ from .config import CEILING_MS, JitterConfig
 from .decision import Decision, Operation, Plan, Reason, Stretch
 from .delay import DelayEstimator
 from .dredstore import DredStore
-from .frame import DecodedUnit, PlayedFrame
+from .frame import PlayedFrame
 from .packet import ReceivedPacket
 from .playout import PlayoutQueue
+from .rebuild import RebuildLedger
 from .stats import JitterStats
 
 log = logging.getLogger(__name__)
 
 _SILENT_RMS = 30.0  # below this a concealed frame counts as silent (W3C silentConcealedSamples)
+_LEDGER_WALK = 64   # lost frames tracked by position per gap (1.28 s: beyond DRED's reach)
 
 
 class Playback:
@@ -58,7 +60,7 @@ class Playback:
         self._lost_before = 0
         self._last_operation = Operation.IDLE
         self._stretched = Stretch.NONE
-        self.unit_log: list[DecodedUnit] = []
+        self.rebuild = RebuildLedger()
         #: observer called with every unit's plan before it is decoded (tests, tracing)
         self.on_unit: Callable[[Plan], None] | None = None
 
@@ -132,7 +134,14 @@ class Playback:
             self._stats.fec_packets += 1
         relative_ms = self._delay.update(arrival, entry.ts)
         if highest_before is not None and ext_seq > highest_before:
-            self._arrived(ext_seq - highest_before - 1, relative_ms, entry)
+            gap = ext_seq - highest_before - 1
+            if gap:
+                walked = min(gap, _LEDGER_WALK)
+                self.rebuild.lost([entry.ts - k * entry.duration for k in range(walked, 0, -1)],
+                                  self._buffer.played_until, beyond=gap - walked)
+            self._arrived(gap, relative_ms, entry)
+        elif highest_before is not None:
+            self.rebuild.arrived(entry.ts)  # into a gap: reordered, not lost
 
     def _jumped(self, seq: int, position: int, arrival: float) -> bool:
         """A timeline discontinuity the sender did not announce with a new SSRC."""
@@ -149,6 +158,7 @@ class Playback:
         self._lost_before += max(0, self._buffer.expected_packets() - self._buffer.received_since_reset)
         self._buffer.reset()
         self._delay.reset()
+        self.rebuild.reset()
         self._reset_driver()
         if decoder_reset:
             self._decoder.reset()
@@ -226,8 +236,8 @@ class Playback:
         pcm = self._execute(plan)
         skipped = plan.reason is Reason.SKIP
         self._stats.unit(plan, 0 if skipped else pcm.size)
-        if self.config.keep_log:
-            self.unit_log.append(DecodedUnit(position, plan.decision.value, plan.covered, plan.advance))
+        if plan.advance and not skipped:
+            self.rebuild.played(position, pcm.size, plan)
         if plan.decision is Decision.PLC and pcm.size and _rms(pcm) < _SILENT_RMS:
             self._stats.silent(pcm.size)
         self._decoded(plan, pcm)
@@ -280,6 +290,7 @@ class Playback:
         discarded = self._stats.late + self._stats.duplicates + self._stats.invalid
         report = self._stats.report(lost_network=self.lost_packets(),
                                     received=self._buffer.received, discarded=discarded)
+        report["rebuild"] = self.rebuild.summary()
         report["policy"] = self.config.policy
         report["dred_objects"] = self.dreds.created
         return report

@@ -77,12 +77,11 @@ def run_condition(name: str, extra: list[str], server: str, clip: Path, out_dir:
 
 
 def rebuilt_counts(report: dict) -> tuple[int, int, int, int]:
-    """(lost, by LBRR, by DRED, concealed) in media frames. Decoder calls ("units") count what
-    replaced each lost frame; played frames ("frames") also hold time-stretch and patience."""
-    frames, units = report.get("frames", {}), report.get("units") or report.get("frames", {})
-    lost = int(frames.get("lost_network", report.get("network", {}).get("packets_lost", 0)) or 0)
-    lbrr, dred = int(units.get("lbrr", 0)), int(units.get("dred", 0))
-    return lost, lbrr, dred, max(0, lost - lbrr - dred)
+    """(lost, by LBRR, by DRED, concealed) in network-lost media frames, from the receiver's
+    rebuild ledger (docs/contracts.md: `rebuild`)."""
+    rebuild = report.get("rebuild", {})
+    lost, lbrr, dred = (int(rebuild.get(key, 0) or 0) for key in ("lost", "lbrr", "dred"))
+    return lost, lbrr, dred, lost - lbrr - dred
 
 
 def plcmos_scores(paths: list[Path]) -> list[float | None]:
@@ -106,7 +105,7 @@ def results_table(results: list[Result], scores: list[float | None] | None = Non
         delay = r.report.get("delay_ms", {})
         mean = delay.get("mouth_to_ear_mean", delay.get("one_way_mean", delay.get("mean")))
         rows.append((r.name, str(lost), str(lbrr), str(dred), str(concealed),
-                     f"{min(100.0, 100 * (lbrr + dred) / lost):.0f}%" if lost else "-",
+                     f"{100 * (lbrr + dred) / lost:.0f}%" if lost else "-",
                      f"{mean:.0f} ms" if isinstance(mean, (int, float)) else "-",
                      f"{score:.2f}" if score is not None else "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

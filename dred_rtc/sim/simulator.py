@@ -122,7 +122,9 @@ def simulate(pcm: np.ndarray, options: SimOptions, *, progress: bool = False) ->
         "packets_sent": lost.size,
         "input_frames": input_frames,
         "bitrate_kbps": sender.payload_bytes * 8 / (lost.size * FRAME / SAMPLE_RATE) / 1000.0,
-        "rebuild": rebuild_summary(buffer, lost, played.first_ext, played.lead, input_frames),
+        # the receiver's ledger, plus the lost frames it could not know of (before its first
+        # packet or after its last), which nothing played
+        "rebuild": buffer.rebuild.summary(unseen=max(0, network_lost - buffer.rebuild.summary()["lost"])),
         "codec_delay_samples": skip,
         "sender": sender.summary(),
         "seconds": time.perf_counter() - started,
@@ -305,26 +307,3 @@ def _trim(stream: np.ndarray, skip: int, n: int, exact: bool) -> np.ndarray:
     if out.size < n and exact:
         out = np.concatenate((out, np.zeros(n - out.size, dtype=np.int16)))
     return out
-
-
-def rebuild_summary(buffer: Playback, lost: np.ndarray, first_ext: int | None, lead: int,
-                    input_frames: int) -> dict:
-    """What filled each frame the network lost (by media position, from the unit log)."""
-    counts = {"lbrr": 0, "dred": 0, "dred_uncovered": 0, "plc": 0, "normal": 0, "unplayed": 0}
-    if first_ext is None:
-        counts["unplayed"] = int(lost[:input_frames].sum())
-        return {**counts, "lost": counts["unplayed"], "rebuilt": 0, "rebuilt_fraction": 0.0}
-    units = {}
-    for position, decision, covered, advanced in buffer.unit_log:
-        if advanced:
-            units.setdefault(position, (decision, covered))
-    for k in np.flatnonzero(lost[:input_frames]):
-        position = first_ext - lead + int(k) * FRAME
-        decision, covered = units.get(position, ("unplayed", False))
-        if decision == "dred" and not covered:
-            decision = "dred_uncovered"
-        counts[decision] = counts.get(decision, 0) + 1
-    total = int(lost[:input_frames].sum())
-    rebuilt = counts["lbrr"] + counts["dred"]
-    return {**counts, "lost": total, "rebuilt": rebuilt,
-            "rebuilt_fraction": rebuilt / total if total else 1.0}

@@ -47,10 +47,11 @@ def test_live_call_plays_what_simulate_predicts(speech_30s, tmp_path):
     plcmos = metrics.Plcmos(seed=1)
     scores = {"simulate": plcmos(predicted.output), "live": plcmos(live)}
     rebuilt = {"simulate": predicted.report["sim"]["rebuild"]["rebuilt_fraction"],
-               "live": (report["units"]["lbrr"] + report["units"]["dred"]) / max(1, report["frames"]["lost_network"])}
+               "live": report["rebuild"]["rebuilt_fraction"]}
     print(f"\nPLCMOS simulate {scores['simulate']:.2f}, live {scores['live']:.2f}; lost frames "
           f"{int(predicted.lost.sum())} / {report['frames']['lost_network']}; rebuilt "
           f"{rebuilt['simulate']:.0%} / {rebuilt['live']:.0%}; delay mean "
           f"{predicted.report['delay_ms']['mean']:.0f} / {report['delay_ms']['mean']:.0f} ms")
     assert abs(report["frames"]["lost_network"] - int(predicted.lost.sum())) <= 3
     assert abs(scores["live"] - scores["simulate"]) <= 0.1
+    assert abs(rebuilt["live"] - rebuilt["simulate"]) <= 0.05
