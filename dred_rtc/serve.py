@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .cache import cache_dir
-from .cli import UsageError
+from .errors import UsageError
 
 log = logging.getLogger("signaling_server")
 

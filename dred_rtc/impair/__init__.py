@@ -7,7 +7,7 @@ Loss specs: none | bernoulli:P | gilbert:P,R | lossgen:P | trace:FILE (repeats p
 Jitter specs: none | normal:MEAN_MS,SD_MS (clipped at 0). Same seed, same pattern.
 """
 
-from .errors import ImpairSpecError
+from ..errors import ImpairSpecError
 from .jitter import JitterModel, NoJitter, NormalJitter
 from .loss import BernoulliLoss, GilbertLoss, LossModel, NoLoss, TraceLoss, read_trace
 from .lossgen import LossgenModel, LossgenUnavailable

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ImpairSpecError
+from ..errors import ImpairSpecError
 
 # Uniform draws are taken from the Generator in blocks: identical patterns, far fewer calls.
 _BLOCK = 4096

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..cache import opus_prefix
-from .errors import ImpairSpecError
+from ..errors import ImpairSpecError
 from .loss import LossModel
 
 #: packets generated per chunk (about 41 s of 20 ms packets)

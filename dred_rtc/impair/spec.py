@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from .errors import ImpairSpecError
+from ..errors import ImpairSpecError
 from .jitter import JitterModel, NoJitter, NormalJitter
 from .loss import BernoulliLoss, GilbertLoss, LossModel, NoLoss, TraceLoss
 from .lossgen import LossgenModel

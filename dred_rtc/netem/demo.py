@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..cli import UsageError
+from ..errors import UsageError
 from ..impair import ImpairSpecError, parse_loss_spec
 from ..impair.loss import GilbertLoss
 from .backends import BACKENDS, BackendError, Choice, choose_backend, inprocess_spec, start_impairment
@@ -37,9 +37,7 @@ DEFAULT_LOSS = "gilbert:0.1,0.4"  # 20 % loss in bursts of 2.5 packets on averag
 
 
 def _cli(*args: str) -> list[str]:
-    # not `-m dred_rtc.cli`: as __main__ its UsageError would be a different class from the one
-    # the commands raise, and usage errors would end as tracebacks with exit code 1
-    return [sys.executable, "-c", "import sys; from dred_rtc.cli import main; sys.exit(main())", *args]
+    return [sys.executable, "-m", "dred_rtc", *args]
 
 
 def expected_loss(spec: str) -> float | None:

@@ -16,8 +16,8 @@ import signal
 import sys
 from pathlib import Path
 
-from ..audio.wav import FRAME
-from ..cli import UsageError
+from ..errors import AudioFileError, UsageError
+from ..media import FRAME
 from ..sim.command import add_playout_arguments, max_delay_from_args, min_delay_from_args
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,6 @@ def _open_source(args: argparse.Namespace):
     if args.input and args.mic is not None:
         raise UsageError("use either --input or --mic")
     if args.input:
-        from ..audio.wav import AudioFileError
         from ..audio.wavsource import WavSource
         try:
             return WavSource(args.input, loop_forever=args.loop_input)

@@ -26,6 +26,7 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSend
 from aiortc.exceptions import InvalidStateError
 
 from ..jitter.jitterbuffer import JitterConfig
+from ..media import FRAME_SECONDS
 from ..opus import MAX_DRED_MS, capabilities
 from . import control
 from .clock import PlayoutClock, TimerClock
@@ -344,7 +345,7 @@ class Peer:
         report["sender"] = {
             "frames": self.track.frames,
             "bytes": self.track.bytes,
-            "mean_bitrate": round(8 * self.track.bytes / max(1, self.track.frames) / 0.02),
+            "mean_bitrate": round(8 * self.track.bytes / max(1, self.track.frames) / FRAME_SECONDS),
             "settings": vars(self.track.settings).copy(),
             "rtt_ms": round(1000 * self.rtt, 2) if self.rtt is not None else None,
             "adaptive": self.options.adaptive,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..audio.wav import FRAME, SAMPLE_RATE
+from ..media import FRAME, SAMPLE_RATE
 from ..jitter.jitterbuffer import JitterBuffer, JitterConfig
 from ..jitter.packet import TS_MOD, ReceivedPacket
 from .lossmeter import LossMeter

@@ -16,7 +16,7 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from ..audio.wav import FRAME, SAMPLE_RATE
+from ..media import FRAME, SAMPLE_RATE
 from ..opus import Encoder
 from .controller import Settings
 

@@ -20,11 +20,10 @@ from ..impair import ImpairSpecError, parse_jitter_spec, parse_loss_spec
 from ..impair.loss import read_trace
 from ..jitter import JitterBuffer, JitterConfig, ReceivedPacket
 from ..jitter.jitterbuffer import CEILING_MS
+from ..media import FRAME, FRAME_MS, FRAME_SECONDS, SAMPLE_RATE
 from ..opus import Encoder
 from .options import SimOptions, SimResult
 
-SAMPLE_RATE = 48000
-FRAME = 960
 SSRC = 0x5EED0001
 
 
@@ -125,14 +124,14 @@ def simulate(pcm: np.ndarray, options: SimOptions, *, progress: bool = False) ->
     first_ext: int | None = None
     lead = 0
     end = skip + n
-    tick = 1.0 / 50.0
+    tick = FRAME_SECONDS
     phase = options.tick_phase_ms / 1000.0
     next_packet = 0
     if options.policy == "reference":
         for packet in packets:
             buffer.insert(packet)
         next_packet = len(packets)
-    max_ticks = (total_frames + 200 + int(2 * CEILING_MS / 20)
+    max_ticks = (total_frames + 200 + int(2 * CEILING_MS / FRAME_MS)
                  + int(total_frames * max(0.0, -options.sender_clock_ppm) * 1e-6))
     covered_until = 0
     starts: list[int] = []  # per played frame: the media sample its first sample belongs to
@@ -155,7 +154,7 @@ def simulate(pcm: np.ndarray, options: SimOptions, *, progress: bool = False) ->
         starts.append(relative)
         covered_until = relative
         if progress and j % 500 == 0:
-            print(f"[simulate] {j * 0.02:6.1f} s of playout", file=sys.stderr)
+            print(f"[simulate] {j * FRAME_SECONDS:6.1f} s of playout", file=sys.stderr)
     stream = np.concatenate([np.zeros(lead, dtype=np.int16)] + frames) if frames else np.zeros(0, np.int16)
     output = _trim(stream, skip, n, options.policy == "reference")
     retimed = _retime(frames, starts, skip, n)

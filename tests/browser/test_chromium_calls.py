@@ -13,7 +13,7 @@ import struct
 import numpy as np
 import pytest
 
-from dred_rtc.audio.wav import SAMPLE_RATE
+from dred_rtc.media import SAMPLE_RATE
 from dred_rtc.rtc.statschannel import loss_percent
 
 from .harness import CallSpec, copy_artifacts, envelope_correlation, run_call_isolated

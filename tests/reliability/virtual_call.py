@@ -23,11 +23,11 @@ import numpy as np
 from dred_rtc.impair import parse_jitter_spec, parse_loss_spec
 from dred_rtc.jitter import JitterBuffer, ReceivedPacket
 from dred_rtc.jitter.jitterbuffer import CEILING_MS
+from dred_rtc.media import FRAME, FRAME_SECONDS, SAMPLE_RATE
 from dred_rtc.sim.options import SimOptions
-from dred_rtc.sim.simulator import (FRAME, SAMPLE_RATE, SSRC, expected_loss_percent, jitter_config,
-                                    make_encoder)
+from dred_rtc.sim.simulator import SSRC, expected_loss_percent, jitter_config, make_encoder
 
-TICK = FRAME / SAMPLE_RATE
+TICK = FRAME_SECONDS
 
 
 def rss_bytes() -> int:
