@@ -22,13 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSender
-from aiortc.exceptions import InvalidStateError
+from aiortc import InvalidStateError, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSender
 
 from ..jitter.jitterbuffer import JitterConfig
 from ..media import FRAME_SECONDS
 from ..opus import MAX_DRED_MS, capabilities
 from . import control
+from .aiortc_compat import fraction_lost
 from .clock import PlayoutClock, TimerClock
 from .controller import Decision, Fixed, Limits, RedundancyController
 from .fmtp import OpusFmtp
@@ -226,7 +226,7 @@ class Peer:
                 stamp = (report.timestamp, report.packetsLost)
                 if stamp != self._last_rr:
                     self._last_rr = stamp
-                    fraction = (report.fractionLost or 0) / 256.0  # aiortc passes the RTCP byte
+                    fraction = fraction_lost(report)
                     self.controller.observe_loss(fraction, now - (self.media_start or now))
                     self._apply(self.controller.decide(now - (self.media_start or now)))
 

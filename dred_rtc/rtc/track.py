@@ -9,7 +9,7 @@ from collections import deque
 
 import av
 import numpy as np
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc import MediaStreamError, MediaStreamTrack
 
 from ..media import FRAME, SAMPLE_RATE
 
