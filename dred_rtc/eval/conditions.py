@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..impair import ImpairSpecError, parse_loss_spec
+from ..impair.lossmeter import pattern_intervals
 
 #: ladder order (human ladder, docs/facts.md: lossy < deep PLC < LBRR < DRED < DRED+LBRR < clean)
 LADDER = ["plc-classic", "plc-deep", "lbrr", "dred", "dred+lbrr", "clean"]
@@ -94,17 +95,8 @@ def measured_history(loss: str, seed: int, clip: str) -> tuple[list[float], list
     else:
         model = parse_loss_spec(loss, seed=_mix("history", seed, clip, loss))
         packets = HISTORY_PACKETS
-    pattern = model.pattern(packets)
-    fractions: list[float] = []
-    bursts: list[float | None] = []
-    for start in range(0, packets - REPORT_PACKETS + 1, REPORT_PACKETS):
-        window = pattern[start:start + REPORT_PACKETS]
-        lost = int(window.sum())
-        # bursts that start inside this window (a run continuing from the previous one is not new)
-        starts = int(np.sum(window[1:] & ~window[:-1])) + int(window[0] and not (start and pattern[start - 1]))
-        fractions.append(lost / window.size)
-        bursts.append(lost / starts if starts else None)
-    return fractions, bursts
+    intervals = pattern_intervals(model.pattern(packets), REPORT_PACKETS)
+    return [i.fraction for i in intervals], [i.mean_burst for i in intervals]
 
 
 def adaptive_settings(loss: str, bitrate: int, seed: int, clip: str) -> tuple[Settings, str]:

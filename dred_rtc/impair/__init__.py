@@ -11,10 +11,10 @@ from ..errors import ImpairSpecError
 from .jitter import JitterModel, NoJitter, NormalJitter
 from .loss import BernoulliLoss, GilbertLoss, LossModel, NoLoss, TraceLoss, read_trace
 from .lossgen import LossgenModel, LossgenUnavailable
-from .spec import parse_jitter_spec, parse_loss_spec
+from .spec import mean_loss, parse_jitter_spec, parse_loss_spec
 
 __all__ = [
     "BernoulliLoss", "GilbertLoss", "ImpairSpecError", "JitterModel", "LossModel", "LossgenModel",
-    "LossgenUnavailable", "NoJitter", "NoLoss", "NormalJitter", "TraceLoss", "parse_jitter_spec",
+    "LossgenUnavailable", "NoJitter", "NoLoss", "NormalJitter", "TraceLoss", "mean_loss", "parse_jitter_spec",
     "parse_loss_spec", "read_trace",
 ]

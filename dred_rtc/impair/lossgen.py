@@ -107,6 +107,16 @@ class LossgenModel(LossModel):
         self._chunk = np.empty(0, dtype=bool)
         self._next = 0
 
+    @property
+    def mean_loss(self) -> float:
+        """The target: the model measures close to it (see the class docstring)."""
+        return self.p
+
+    @property
+    def mean_burst(self) -> None:
+        """No closed form (about 2 packets at p = 0.2, measured)."""
+        return None
+
     def _generate(self) -> None:
         library = _library()
         decisions = np.empty(CHUNK, dtype=bool)

@@ -78,6 +78,11 @@ def parse_loss_spec(spec: str, seed: int | None = None) -> LossModel:
     raise ImpairSpecError(f"unknown loss model {kind!r} in {spec!r} (expected one of: {LOSS_FORMS})")
 
 
+def mean_loss(spec: str) -> float:
+    """The long-run fraction of packets a loss spec loses: the one answer, from its model."""
+    return parse_loss_spec(spec, seed=0).mean_loss
+
+
 def parse_jitter_spec(spec: str, seed: int | None = None) -> JitterModel:
     """Build the JitterModel a spec names; `seed` makes it repeatable."""
     kind, args = _split(spec, "jitter", JITTER_FORMS)

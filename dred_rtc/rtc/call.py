@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from ..errors import AudioFileError, UsageError
+from ..impair.lossmeter import meter_loss
 from ..media import FRAME
 from ..sim.command import add_playout_arguments, max_delay_from_args, min_delay_from_args
 
@@ -81,9 +82,7 @@ def status_line(peer) -> str:
     (bitrate, the loss the peer reports, the controller's settings)."""
     report = peer.receiver.report()
     frames = report.get("frames", {})
-    net = report.get("network", {})
-    expected = net.get("packets_expected") or 0
-    loss = 100.0 * (net.get("packets_lost") or 0) / expected if expected else 0.0
+    loss = 100.0 * meter_loss(report).fraction
     delay = report.get("delay_ms", {})
     s = peer.track.settings
     return (f"in: loss {loss:4.1f}%, normal {frames.get('normal', 0)} lbrr {frames.get('lbrr', 0)} "

@@ -14,10 +14,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..media import FRAME, SAMPLE_RATE
+from ..impair.lossmeter import LossMeter
 from ..jitter.jitterbuffer import JitterBuffer, JitterConfig
 from ..jitter.packet import TS_MOD, ReceivedPacket
-from .lossmeter import LossMeter
+from ..media import FRAME, SAMPLE_RATE
 
 
 class SenderClock:

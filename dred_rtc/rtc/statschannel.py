@@ -39,6 +39,8 @@ import logging
 import time
 from typing import Any
 
+from ..impair.lossmeter import buffer_loss_percent
+
 log = logging.getLogger(__name__)
 
 LABEL = "dred-stats"
@@ -47,14 +49,6 @@ INTERVAL_S = 0.5
 VERSION = 1
 DECISION_CODES = {"normal": "N", "lbrr": "L", "dred": "D", "plc": "P"}
 FRAME_KEYS = ("total", "lost_network", "late", "normal", "lbrr", "dred", "plc")
-
-
-def loss_percent(report: dict) -> float:
-    """Network loss seen by the jitter buffer, percent of the packets sent to us."""
-    frames = report.get("frames", {})
-    lost = int(frames.get("lost_network", 0) or 0)
-    received = int(report.get("w3c", {}).get("packetsReceived", 0) or 0)
-    return 100.0 * lost / (lost + received) if lost + received else 0.0
 
 
 def stats_message(report: dict, *, final: bool, elapsed: float, current_delay_ms: float | None,
@@ -66,7 +60,7 @@ def stats_message(report: dict, *, final: bool, elapsed: float, current_delay_ms
     message = {
         "type": "dred-stats", "version": VERSION, "final": bool(final), "t": round(elapsed, 3),
         "frames": {key: int(frames.get(key, 0) or 0) for key in FRAME_KEYS},
-        "loss_percent": round(loss_percent(report), 3),
+        "loss_percent": round(buffer_loss_percent(report), 3),
         "delay_ms": {"current": None if current_delay_ms is None else round(current_delay_ms, 1),
                      "target": report.get("target_delay_ms"),
                      "mean": round(float(delay.get("mean", 0.0) or 0.0), 3),

@@ -10,14 +10,14 @@ The reference policy is non-causal by definition, so it gets every packet up fro
 from __future__ import annotations
 
 import math
-from pathlib import Path
 import sys
 import time
 
 import numpy as np
 
-from ..impair import ImpairSpecError, parse_jitter_spec, parse_loss_spec
-from ..impair.loss import read_trace
+from ..impair import parse_jitter_spec, parse_loss_spec
+from ..impair.channel import Channel, DelayStage, LossStage
+from ..impair.loss import LossModel
 from ..jitter import JitterBuffer, JitterConfig, ReceivedPacket
 from ..jitter.jitterbuffer import CEILING_MS
 from ..media import FRAME, FRAME_MS, FRAME_SECONDS, SAMPLE_RATE
@@ -27,23 +27,9 @@ from .options import SimOptions, SimResult
 SSRC = 0x5EED0001
 
 
-def expected_loss_percent(spec: str) -> int:
-    """The encoder's expected loss (percent) implied by a loss spec; 0 for none."""
-    kind, _, args = spec.strip().partition(":")
-    kind = kind.lower()
-    try:
-        if kind in ("bernoulli", "lossgen"):
-            p = float(args)
-        elif kind == "gilbert":
-            p_gb, r_bg = (float(v) for v in args.split(","))
-            p = p_gb / (p_gb + r_bg) if p_gb + r_bg > 0 else 0.0
-        elif kind == "trace":
-            p = float(np.mean(read_trace(Path(args.strip()))))
-        else:
-            p = 0.0
-    except (ValueError, OSError, ImpairSpecError):
-        p = 0.0
-    return int(min(100, max(0, round(100 * p))))
+def expected_loss_percent(loss: LossModel) -> int:
+    """The encoder's expected loss (percent): the loss model's mean loss; 0 for none."""
+    return int(min(100, max(0, round(100 * loss.mean_loss))))
 
 
 def make_encoder(options: SimOptions, expected_loss: int) -> Encoder:
@@ -88,7 +74,7 @@ def simulate(pcm: np.ndarray, options: SimOptions, *, progress: bool = False) ->
     loss_model = parse_loss_spec(options.loss, seed=int(loss_seed))
     jitter_model = parse_jitter_spec(options.jitter, seed=int(jitter_seed))
     expected = (options.expected_loss if options.expected_loss is not None
-                else expected_loss_percent(options.loss))
+                else expected_loss_percent(loss_model))
     encoder = make_encoder(options, expected)
     skip = encoder.lookahead
     n = pcm.size
@@ -102,17 +88,20 @@ def simulate(pcm: np.ndarray, options: SimOptions, *, progress: bool = False) ->
 
     # A sender clock `ppm` fast captures 20 ms of its time in 20 ms / (1 + ppm 1e-6) of ours.
     clock_rate = 1.0 + options.sender_clock_ppm * 1e-6
+    # The delay comes first so that it is drawn for every packet, lost ones included (the
+    # models are independent, so the order is the same network); the packets after the
+    # input pad the codec's lookahead and are never lost.
+    delay = DelayStage(jitter_model, fixed_ms=options.network_delay_ms)
+    network, tail = Channel([delay, LossStage(loss_model)]), Channel([delay])
     packets: list[ReceivedPacket] = []
     lost = np.zeros(total_frames, dtype=bool)
     payload_bytes = 0
     for k in range(total_frames):
         payload = encoder.encode(source[k * FRAME:(k + 1) * FRAME])
         payload_bytes += len(payload)
-        drop = loss_model.lost() if k < input_frames else False
-        extra_ms = jitter_model.delay_ms()
-        arrival = (k + 1) * FRAME / SAMPLE_RATE / clock_rate + (options.network_delay_ms + extra_ms) / 1000.0
-        lost[k] = drop
-        if not drop:
+        arrival = (network if k < input_frames else tail).send((k + 1) * FRAME / SAMPLE_RATE / clock_rate)
+        lost[k] = arrival is None
+        if arrival is not None:
             packets.append(ReceivedPacket((seq0 + k) & 0xFFFF, (ts0 + k * FRAME) & 0xFFFFFFFF,
                                           SSRC, payload, arrival))
     packets.sort(key=lambda p: p.arrival)

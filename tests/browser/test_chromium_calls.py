@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from dred_rtc.media import SAMPLE_RATE
-from dred_rtc.rtc.statschannel import loss_percent
+from dred_rtc.impair.lossmeter import buffer_loss_percent as loss_percent
 
 from .harness import CallSpec, copy_artifacts, envelope_correlation, run_call_isolated
 

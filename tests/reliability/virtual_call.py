@@ -96,7 +96,7 @@ def run_call(pcm: np.ndarray, options: SimOptions, schedule: list[Segment] | Non
     if seconds is None:
         seconds = sum(s.seconds for s in schedule)
     expected = (options.expected_loss if options.expected_loss is not None
-                else expected_loss_percent(options.loss))
+                else expected_loss_percent(parse_loss_spec(options.loss, seed=0)))
     encoder = make_encoder(options, expected)
     rng = np.random.default_rng(int(rtp_seed))
     seq0 = int(rng.integers(0, 1 << 16))

@@ -1,6 +1,6 @@
 """Loss and burst lengths from RTP sequence numbers."""
 
-from dred_rtc.rtc.lossmeter import LossMeter
+from dred_rtc.impair.lossmeter import LossMeter
 
 
 def test_counts_losses_and_bursts_across_wraparound():
@@ -38,3 +38,14 @@ def test_control_messages_round_trip_and_malformed_ones_are_dropped():
                 '{"type": "end", "frames": "many"}', '{"type": "end", "frames": true}', '{"type": "nope"}',
                 '{"type": "loss", "fraction": NaN}', b'{"type": "bye"}', "x" * 5000):
         assert control.parse(bad) is None
+
+
+def test_pattern_intervals_count_a_burst_where_it_starts():
+    import numpy as np
+
+    from dred_rtc.impair.lossmeter import pattern_intervals
+    pattern = np.array([0, 1, 1, 0, 1, 1, 1, 0, 0, 1, 0, 0], dtype=bool)   # the run at 4-6 crosses
+    first, second, third = pattern_intervals(pattern, 4)
+    assert (first.lost, first.bursts, first.fraction, first.mean_burst) == (2, 1, 0.5, 2.0)
+    assert (second.lost, second.bursts) == (3, 1)        # the run starting at 4
+    assert (third.lost, third.bursts, third.mean_burst) == (1, 1, 1.0)

@@ -1,13 +1,19 @@
-"""What the network did to the packets that reached us: loss and its burstiness.
+"""Loss measurement, in one place: what the network did, with its burstiness.
 
 RTCP receiver reports carry only the fraction lost; whether losses come alone or in bursts
 decides between LBRR (repairs one frame) and deep DRED (repairs a run), so the receiver
-measures burst lengths from RTP sequence numbers and tells the sender over the data channel.
+measures burst lengths from RTP sequence numbers (`LossMeter`) and tells the sender over the
+data channel. `pattern_intervals` measures a known loss pattern the same way (what `eval`'s
+adaptive condition tells the controller), and the report readers below give the two loss
+figures a receive report carries. The jitter buffer's own count of lost frames stays in
+`dred_rtc/jitter/`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
 
 from ..jitter.packet import SEQ_MOD, unwrap
 
@@ -76,3 +82,31 @@ class LossMeter:
 
     def total(self) -> LossInterval:
         return LossInterval(self.expected, self._lost_total, self._bursts_total)
+
+
+def pattern_intervals(pattern: np.ndarray, window: int) -> list[LossInterval]:
+    """A known loss pattern (True = lost) cut into reports of `window` packets; a burst
+    counts in the report where it starts."""
+    intervals = []
+    for start in range(0, pattern.size - window + 1, window):
+        part = pattern[start:start + window]
+        continued = bool(start and pattern[start - 1])
+        starts = int(np.sum(part[1:] & ~part[:-1])) + int(part[0] and not continued)
+        intervals.append(LossInterval(part.size, int(part.sum()), starts))
+    return intervals
+
+
+def meter_loss(report: dict) -> LossInterval:
+    """The loss `LossMeter` saw at the tap, from a receive report's `network` section."""
+    network = report.get("network", {})
+    return LossInterval(network.get("packets_expected") or 0, network.get("packets_lost") or 0,
+                        network.get("loss_bursts") or 0)
+
+
+def buffer_loss_percent(report: dict) -> float:
+    """Network loss seen by the jitter buffer, percent of the packets sent to us (the live
+    stats message's `loss_percent`, docs/contracts.md)."""
+    frames = report.get("frames", {})
+    lost = int(frames.get("lost_network", 0) or 0)
+    received = int(report.get("w3c", {}).get("packetsReceived", 0) or 0)
+    return 100.0 * lost / (lost + received) if lost + received else 0.0
