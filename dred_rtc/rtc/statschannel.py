@@ -1,6 +1,6 @@
 """Live receive statistics for the other side of a call, over a WebRTC data channel.
 
-The web client (web/app.js) shows what our receiver does with the browser's audio: loss,
+The web client (signaling_server/web/app.js) shows what our receiver does with the browser's audio: loss,
 frames decoded normally / from LBRR / from DRED / concealed, jitter-buffer delay, bitrates and
 the DRED depth we send, plus a per-frame timeline and the redundancy controller's decisions.
 
@@ -44,7 +44,7 @@ from ..impair.lossmeter import buffer_loss_percent
 log = logging.getLogger(__name__)
 
 LABEL = "dred-stats"
-CHANNEL_ID = 42            # must match STATS_CHANNEL in web/app.js
+CHANNEL_ID = 42            # must match STATS_CHANNEL in signaling_server/web/app.js
 INTERVAL_S = 0.5
 VERSION = 1
 DECISION_CODES = {"normal": "N", "lbrr": "L", "dred": "D", "plc": "P"}
