@@ -103,17 +103,14 @@ class StatsPublisher:
         self._counts: dict[str, int] = {}
         self._delay_mark = (0, 0.0)
         self._delay_now: float | None = None
-        # Count the payload bytes the tap hands to the jitter buffer (after impairment).
-        tap = peer.tap
-        inner = tap.on_packet
+        peer.tap.observers.append(self._count)
 
-        def counting(seq: int, timestamp: int, ssrc: int, payload: bytes, arrival: float) -> None:
-            self._bytes += len(payload)
-            if self._first_arrival is None:
-                self._first_arrival = arrival
-            self._last_arrival = arrival
-            inner(seq, timestamp, ssrc, payload, arrival)
-        tap.on_packet = counting
+    def _count(self, seq: int, timestamp: int, ssrc: int, payload: bytes, arrival: float) -> None:
+        """The payload bytes the tap hands to the jitter buffer (after impairment)."""
+        self._bytes += len(payload)
+        if self._first_arrival is None:
+            self._first_arrival = arrival
+        self._last_arrival = arrival
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self) -> None:

@@ -20,15 +20,21 @@ from .aiortc_compat import intercept_rtp, restore_rtp, stop_receiver_decoder
 from .impairer import Pipeline
 
 
+#: `(seq, timestamp, ssrc, payload, arrival)` of one packet that survived the impairment
+OnPacket = Callable[[int, int, int, bytes, float], None]
+
+
 class ReceiverTap:
     """Installs on one RTCRtpReceiver; `on_packet(seq, timestamp, ssrc, payload, arrival)`
-    gets every Opus packet that survived the impairment, arrival in time.monotonic() seconds."""
+    gets every Opus packet that survived the impairment, arrival in time.monotonic() seconds,
+    and then each of `observers` (the stats publisher counts bytes there)."""
 
-    def __init__(self, receiver: RTCRtpReceiver, on_packet: Callable[[int, int, int, bytes, float], None],
+    def __init__(self, receiver: RTCRtpReceiver, on_packet: OnPacket,
                  *, pipeline: Pipeline | None = None, payload_types: set[int] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.receiver = receiver
         self.on_packet = on_packet
+        self.observers: list[OnPacket] = []
         self.pipeline = pipeline or Pipeline()
         self.payload_types = payload_types
         self.clock = clock
@@ -50,8 +56,10 @@ class ReceiverTap:
             return
         self.packets += 1
         self.last_arrival = arrival
-        self.on_packet(packet.sequence_number, packet.timestamp, packet.ssrc, bytes(packet.payload),
-                       arrival)
+        fields = (packet.sequence_number, packet.timestamp, packet.ssrc, bytes(packet.payload), arrival)
+        self.on_packet(*fields)
+        for observer in self.observers:
+            observer(*fields)
 
     def remove(self) -> None:
         restore_rtp(self.receiver, self._original)
