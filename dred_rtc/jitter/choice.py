@@ -89,7 +89,7 @@ def add_playout_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGr
 
 def playout_from_args(args: argparse.Namespace) -> PlayoutChoice:
     """The checked choice (one-line UsageError for anything out of range)."""
-    from ..cli import UsageError  # cli imports every command, this module among them
+    from ..errors import UsageError
 
     def delay(name: str) -> int | None:
         value = getattr(args, name.replace("-", "_"))

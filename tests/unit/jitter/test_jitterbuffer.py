@@ -172,9 +172,19 @@ def test_malformed_input_is_counted_and_changes_nothing(plain_packets):
 
 def test_corrupt_payload_with_valid_toc_is_concealed(plain_packets):
     packets = rtp(plain_packets[:100])
-    packets[50].payload = packets[50].payload[:1] + bytes(range(256))[:3]
+    # two 10 ms CELT frames (20 ms: the buffer accepts it) whose first frame claims 250 bytes
+    # of a 5-byte packet: libopus refuses to decode it (a garbled but well-sized payload
+    # decodes to noise instead, which no receiver can tell from audio)
+    packets[50].payload = bytes([0xF2, 250, 1, 2, 3])
     out, buffer = play(packets, 120)
-    check_partition(buffer, 120)
+    report = check_partition(buffer, 120)
+    decisions = {entry["frame"]: entry["decision"] for entry in buffer.frame_log}
+    assert decisions[50] == "plc"
+    assert all(decisions[k] == "normal" for k in range(100) if k != 50)
+    assert report["frames"]["normal"] == 99 and report["frames"]["lost_network"] == 0
+    assert report["packets"]["errors"] == 1 and report["packets"]["invalid"] == 0
+    concealed = out[(50 + 2) * FRAME:(51 + 2) * FRAME]   # after the two idle pulls
+    assert np.sqrt(np.mean(concealed.astype(float) ** 2)) > 30    # deep PLC, not silence
 
 
 @pytest.mark.parametrize("ms", [10, 40, 60])
