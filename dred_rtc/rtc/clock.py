@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..media import FRAME, FRAME_SECONDS, SAMPLE_RATE
+from ..media import FRAME_SECONDS
 
 log = logging.getLogger(__name__)
 

@@ -89,7 +89,8 @@ class Peer:
         fixed = None if options.adaptive else Fixed(options.bitrate, options.fec, options.dred_ms)
         max_dred = min(MAX_DRED_MS, DRED_WE_USE_MS) if dred_available else 0
         self.source = source or SilenceSource()
-        self.sender = SenderControl(self.source, Limits(options.max_bitrate, True, max_dred), fixed=fixed)
+        self.sender_control = SenderControl(self.source, Limits(options.max_bitrate, True, max_dred),
+                                            fixed=fixed)
         self.local_fmtp = OpusFmtp(
             useinbandfec=options.use_lbrr,
             sprop_dred_ms=(DRED_WE_USE_MS if options.adaptive else options.dred_ms) if dred_available else 0,
@@ -119,41 +120,41 @@ class Peer:
         self._clock_sent = False
         self._end_sent = False
         # the delay budget: mouth-to-ear less the network's share (RTT / 2)
-        self.sender.on_rtt = lambda rtt: self.receiver.set_path_latency(one_way_ms=500.0 * rtt)
+        self.sender_control.on_rtt = lambda rtt: self.receiver.set_path_latency(one_way_ms=500.0 * rtt)
         self._listen()
         self.pc.on("connectionstatechange", self._on_state)
 
     # -- the parts, as they were named before the split -------------------------------
     @property
     def track(self) -> EncodedAudioTrack:
-        return self.sender.track
+        return self.sender_control.track
 
     @property
     def controller(self) -> RedundancyController:
-        return self.sender.controller
+        return self.sender_control.controller
 
     @property
     def rtt(self) -> float | None:
-        return self.sender.rtt
+        return self.sender_control.rtt
 
     @property
     def send_bitrate(self) -> float:
-        return self.sender.send_bitrate
+        return self.sender_control.send_bitrate
 
     @property
     def on_decision(self) -> Callable[[Decision], None] | None:
-        return self.sender.on_decision
+        return self.sender_control.on_decision
 
     @on_decision.setter
     def on_decision(self, observer: Callable[[Decision], None] | None) -> None:
-        self.sender.on_decision = observer
+        self.sender_control.on_decision = observer
 
     # -- setup ----------------------------------------------------------------------
     async def connect(self, signaling, timeout: float = 20.0) -> Negotiated:
         """Offer or answer through the room, then wait for ICE/DTLS to connect."""
         self.signaling = signaling
         self.negotiated = await negotiate(self.pc, signaling, self.local_fmtp, loopback=self.options.loopback)
-        self.sender.peer_stated(self.negotiated.remote_fmtp, self.options.max_bitrate)
+        self.sender_control.peer_stated(self.negotiated.remote_fmtp, self.options.max_bitrate)
         connected = asyncio.get_running_loop().create_future()
 
         def state_changed() -> None:
@@ -196,7 +197,7 @@ class Peer:
             await asyncio.sleep(self.options.report_interval / 2)
             try:
                 self._control_step(time.monotonic())
-                await self.sender.read_receiver_reports(self._call_time())
+                await self.sender_control.read_receiver_reports(self._call_time())
             except Exception:  # noqa: BLE001 - a failed report must not end the call
                 log.exception("control loop step failed")
 
@@ -213,7 +214,7 @@ class Peer:
         track = self.track
         if not self._clock_sent and track.rtp_origin is not None and track.first_capture is not None:
             self._clock_sent = self.control.send(control.clock(track.rtp_origin, track.first_capture))
-        if self.sender.measure_send_rate(now, self.options.report_interval):
+        if self.sender_control.measure_send_rate(now, self.options.report_interval):
             interval = self.receiver.meter.interval()
             if interval.expected > 0:
                 delay_ms, budget_ms = self.receiver.playout_delay()
@@ -232,9 +233,9 @@ class Peer:
 
     def _on_loss(self, message: dict) -> None:
         if message.get("mean_burst") is not None:
-            self.sender.observe_burst(float(message["mean_burst"]), self._call_time())
+            self.sender_control.observe_burst(float(message["mean_burst"]), self._call_time())
         if message.get("budget_ms") is not None:  # how long the peer can wait for redundancy
-            self.sender.observe_playout(float(message["budget_ms"]), self._call_time())
+            self.sender_control.observe_playout(float(message["budget_ms"]), self._call_time())
 
     def _on_clock(self, message: dict) -> None:
         self.receiver.sender_clock = SenderClock(int(message["rtp_origin"]), float(message["start_time"]))
