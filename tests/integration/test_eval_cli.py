@@ -112,7 +112,8 @@ def test_usage_errors_are_one_line(tmp_path, capsys, args, message):
 
 
 def test_delay_sweep_end_to_end(tmp_path):
-    """Steady receivers next to the default one and the reference; steady 150 holds 150 ms."""
+    """Steady receivers next to the default one and the reference; steady 150 holds its delay
+    within the frame below 150 ms where playout starts (it never starts above its ceiling)."""
     assert main(["eval", "--delay-sweep", "40,150", "--clips", "1", "--loss", "lossgen:0.2",
                  "--condition", "dred", "--bitrate", "32000", "--resampler", "both",
                  "--workers", "1", "--no-progress", "--out", str(tmp_path)]) == 0
@@ -121,7 +122,8 @@ def test_delay_sweep_end_to_end(tmp_path):
     receivers = {row["receiver"]: row for row in report["rows"]}
     assert set(receivers) == {"default", "reference", "steady 40", "steady 150"}
     assert all(1.0 <= row["plcmos_poly"] <= 5.0 for row in report["rows"])
-    assert abs(receivers["steady 150"]["delay_ms"]["mean"] - 150) <= 10
+    steady = receivers["steady 150"]["delay_ms"]
+    assert 130 - 0.5 <= steady["mean"] <= 150 and steady["p95"] - steady["mean"] < 1
     assert receivers["steady 150"]["steady_ms"] == 150 and receivers["default"]["steady_ms"] is None
     cell = next(e for e in report["summary"] if e["kind"] == "frontier")
     assert [p["receiver"] for p in cell["points"]] == ["steady 40", "steady 150"]
