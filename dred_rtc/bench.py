@@ -213,67 +213,101 @@ class _Timer:
                 for name in CODEC_OPS}
 
 
+_cpu_ns = time.thread_time_ns  # CPU time of this thread, as bench_opus.c's CLOCK_THREAD_CPUTIME_ID
+
+
 def _binding_rep(frames: list[np.ndarray], s: CodecSettings, record: bool
                  ) -> tuple[_Timer, dict[str, list[bytes]], list[np.ndarray]]:
-    """The call sequence of bench_opus.c, through dred_rtc.opus."""
-    from .opus import Decoder, Dred, DredParser, Encoder, has_lbrr
-
-    clock = time.thread_time_ns
+    """The call sequence of bench_opus.c, through dred_rtc.opus, step by step in its order
+    (the recorded PCM is compared with the C floor's in that order)."""
     timer = _Timer()
     pcm_out: list[np.ndarray] = []
     keep = pcm_out.append if record else (lambda _pcm: None)
-    n = len(frames)
-
-    def encode_all(name: str, **options: object) -> list[bytes]:
-        encoder = Encoder(SAMPLE_RATE, 1, bitrate=s.bitrate, complexity=10, vbr=True, dtx=False, **options)
-        packets = []
-        for frame in frames:
-            t0 = clock()
-            packet = encoder.encode(frame)
-            timer.add(name, clock() - t0)
-            packets.append(packet)
-        encoder.close()
-        return packets
-
     streams = {
-        "plain": encode_all("encode_plain", fec=False, expected_loss=0, dred_ms=0),
-        "dred": encode_all("encode_dred", fec=False, expected_loss=s.loss_perc, dred_ms=s.dred_ms),
-        "fec": encode_all("encode_fec", fec=True, expected_loss=s.loss_perc, dred_ms=0),
+        "plain": _encode(frames, s, timer, "encode_plain", fec=False, expected_loss=0, dred_ms=0),
+        "dred": _encode(frames, s, timer, "encode_dred", fec=False, expected_loss=s.loss_perc,
+                        dred_ms=s.dred_ms),
+        "fec": _encode(frames, s, timer, "encode_fec", fec=True, expected_loss=s.loss_perc, dred_ms=0),
     }
-    dred_stream, fec_stream = streams["dred"], streams["fec"]
+    _decode_every_packet(streams["dred"], timer, keep)
+    _decode_with_lbrr(streams["fec"], timer, keep)
+    for plc, prefix in (("deep", "plc_deep"), ("classic", "plc_classic")):
+        _conceal_bursts(streams["dred"], s, plc, prefix, timer, keep)
+    _recover_bursts_with_dred(streams["dred"], s, timer, keep)
+    return timer, streams, pcm_out
+
+
+def _encode(frames: list[np.ndarray], s: CodecSettings, timer: _Timer, name: str,
+            **options: object) -> list[bytes]:
+    """Every frame through a fresh encoder with these options, each call timed as `name`; a
+    fresh encoder per repetition makes every repetition produce the same packets."""
+    from .opus import Encoder
+
+    encoder = Encoder(SAMPLE_RATE, 1, bitrate=s.bitrate, complexity=10, vbr=True, dtx=False, **options)
+    packets = []
+    for frame in frames:
+        t0 = _cpu_ns()
+        packet = encoder.encode(frame)
+        timer.add(name, _cpu_ns() - t0)
+        packets.append(packet)
+    encoder.close()
+    return packets
+
+
+def _decode_every_packet(stream: list[bytes], timer: _Timer, keep: Callable[[np.ndarray], None]) -> None:
+    """Normal decode of every packet of the DRED stream: the `decode` figure, without loss."""
+    from .opus import Decoder
 
     decoder = Decoder(SAMPLE_RATE, 1, plc="deep")
-    for packet in dred_stream:
-        t0 = clock()
+    for packet in stream:
+        t0 = _cpu_ns()
         pcm = decoder.decode(packet)
-        timer.add("decode", clock() - t0)
+        timer.add("decode", _cpu_ns() - t0)
         keep(pcm)
 
+
+def _decode_with_lbrr(fec_stream: list[bytes], timer: _Timer, keep: Callable[[np.ndarray], None]) -> None:
+    """Every third frame lost when the next packet carries LBRR, rebuilt from it; only the
+    LBRR decodes are timed (`decode_lbrr`), as in bench_opus.c."""
+    from .opus import Decoder, has_lbrr
+
+    n = len(fec_stream)
     decoder = Decoder(SAMPLE_RATE, 1, plc="deep")
     for k in range(n):
         if k % 3 == 1 and k + 1 < n and has_lbrr(fec_stream[k + 1]):
-            t0 = clock()
+            t0 = _cpu_ns()
             pcm = decoder.decode_lbrr(fec_stream[k + 1], FRAME)
-            timer.add("decode_lbrr", clock() - t0)
+            timer.add("decode_lbrr", _cpu_ns() - t0)
         else:
             pcm = decoder.decode(fec_stream[k])
         keep(pcm)
 
-    def in_burst(k: int) -> bool:
-        return s.burst_start <= k % s.period < s.burst_start + s.burst
 
-    for plc, prefix in (("deep", "plc_deep"), ("classic", "plc_classic")):
-        decoder = Decoder(SAMPLE_RATE, 1, plc=plc)
-        for k in range(n):
-            if in_burst(k):
-                name = f"{prefix}_first" if k % s.period == s.burst_start else f"{prefix}_next"
-                t0 = clock()
-                pcm = decoder.conceal(FRAME)
-                timer.add(name, clock() - t0)
-            else:
-                pcm = decoder.decode(dred_stream[k])
-            keep(pcm)
+def _conceal_bursts(stream: list[bytes], s: CodecSettings, plc: str, prefix: str, timer: _Timer,
+                    keep: Callable[[np.ndarray], None]) -> None:
+    """Every `period` frames, `burst` frames lost and concealed by `plc`; the first concealed
+    frame of a burst is timed apart from the following ones, as bench_opus.c times them."""
+    from .opus import Decoder
 
+    decoder = Decoder(SAMPLE_RATE, 1, plc=plc)
+    for k in range(len(stream)):
+        if s.burst_start <= k % s.period < s.burst_start + s.burst:
+            name = f"{prefix}_first" if k % s.period == s.burst_start else f"{prefix}_next"
+            t0 = _cpu_ns()
+            pcm = decoder.conceal(FRAME)
+            timer.add(name, _cpu_ns() - t0)
+        else:
+            pcm = decoder.decode(stream[k])
+        keep(pcm)
+
+
+def _recover_bursts_with_dred(stream: list[bytes], s: CodecSettings, timer: _Timer,
+                              keep: Callable[[np.ndarray], None]) -> None:
+    """Bursts of lost frames rebuilt from the DRED of the first packet after them: one parse
+    per burst, then a DRED decode per lost frame (the first timed apart)."""
+    from .opus import Decoder, Dred, DredParser
+
+    n = len(stream)
     decoder = Decoder(SAMPLE_RATE, 1, plc="deep")
     parser = DredParser(SAMPLE_RATE)
     dred = Dred()
@@ -281,22 +315,21 @@ def _binding_rep(frames: list[np.ndarray], s: CodecSettings, record: bool
     k = 0
     while k < n:
         if k % s.period == s.burst_start and k + s.burst < n:
-            after = dred_stream[k + s.burst]
-            t0 = clock()
+            after = stream[k + s.burst]
+            t0 = _cpu_ns()
             parser.parse(after, dred, max_samples, defer=True)
             parser.process(dred)
-            timer.add("dred_parse", clock() - t0)
+            timer.add("dred_parse", _cpu_ns() - t0)
             for j in range(s.burst):
                 name = "dred_decode_first" if j == 0 else "dred_decode_next"
-                t0 = clock()
+                t0 = _cpu_ns()
                 pcm = decoder.decode_dred(dred, (s.burst - j) * FRAME, FRAME)
-                timer.add(name, clock() - t0)
+                timer.add(name, _cpu_ns() - t0)
                 keep(pcm)
             k += s.burst
             continue
-        keep(decoder.decode(dred_stream[k]))
+        keep(decoder.decode(stream[k]))
         k += 1
-    return timer, streams, pcm_out
 
 
 def _speech_pcm(seconds: float) -> np.ndarray:

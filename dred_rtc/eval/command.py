@@ -100,48 +100,25 @@ def delay_sweep_from_args(text: str | None) -> list[int]:
 
 
 def run(args) -> int:
-    from ..impair import ImpairSpecError, parse_jitter_spec
-    from .metrics import plcmos_names
+    """Validate the settings, run every call, score it and write the report."""
     from .plots import write_all
     from .report import summarise, write_json, write_markdown
     from .runner import default_workers, plan_jobs, run_plan
 
-    if args.clips is not None and args.clips < 1:
-        raise UsageError("--clips must be >= 1")
-    if args.workers is not None and args.workers < 1:
-        raise UsageError("--workers must be >= 1")
+    _check_counts(args)
     playout = playout_from_args(args)
     sweep = delay_sweep_from_args(args.delay_sweep)
     resamplers = ("soxr", "poly") if args.resampler == "both" else (args.resampler,)
-    losses = args.loss or (QUICK_LOSSES if args.quick else DEFAULT_LOSSES)
-    try:
-        losses = list(dict.fromkeys(check_loss_spec(spec) for spec in losses))
-        parse_jitter_spec(args.jitter, seed=0)
-    except ImpairSpecError as error:
-        raise UsageError(str(error)) from None
-    bitrates = list(dict.fromkeys(args.bitrate or ([32000] if args.quick else DEFAULT_BITRATES)))
-    for bitrate in bitrates:
-        if not 6000 <= bitrate <= 510000:
-            raise UsageError(f"--bitrate {bitrate}: Opus takes 6000..510000 bits/s")
-    conditions = [c for c in CONDITIONS if c in (args.condition or CONDITIONS)]
+    losses = _losses_from_args(args)
+    bitrates = _bitrates_from_args(args)
+    conditions = _conditions_from_args(args)
     policies = [p for p in POLICIES if p in (args.policy or POLICIES)]
-    if "adaptive" in conditions:
-        try:
-            import dred_rtc.rtc.controller  # noqa: F401
-        except ImportError as error:
-            raise UsageError(f"the adaptive condition needs dred_rtc.rtc.controller: {error}") from None
     clips = _clips(args)
-    out: Path = args.out
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageError(f"--out {out}: {error.strerror or error}") from None
+    out = _output_dir(args.out)
     keep_dir = (out / "audio").resolve() if args.keep_audio else None
     workers = args.workers or default_workers()
-    if keep_dir is not None:  # the input next to its decoded versions, for listening
-        from ..audio.wav import write_wav
-        for clip in clips:
-            write_wav(keep_dir / clip.name / "input.wav", clip.load())
+    if keep_dir is not None:
+        _write_inputs(keep_dir, clips)
     plan = plan_jobs(clips, losses, bitrates, conditions, policies, args.seed, args.jitter, keep_dir,
                      playout, sweep)
     started = time.perf_counter()
@@ -149,35 +126,117 @@ def run(args) -> int:
                            progress=not args.no_progress, resamplers=resamplers)
     elapsed = time.perf_counter() - started
     summary = summarise(rows, losses, bitrates, policies, conditions, resamplers)
-    speakers = sorted({f"{c.speaker} ({c.sex})" for c in clips})
     meta = {
         "tool": "dred-rtc eval",
-        "command": "dred-rtc eval " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-        if len(sys.argv) > 1 and sys.argv[1] == "eval" else "dred-rtc eval",
+        "command": _command_line(),
         "seed": args.seed,
         "losses": losses, "bitrates": bitrates, "conditions": conditions, "policies": policies,
         "jitter": args.jitter, "playout": playout.as_dict(), "delay_sweep_ms": sweep,
         "resamplers": list(resamplers),
-        "metrics": {**{name: f"PLCMOS v2 (speechmos plcmos_v2.onnx, 16 kHz after {resampler}, 15 "
-                             "raters seeded with the run seed)"
-                       for name, resampler in zip(plcmos_names(resamplers), resamplers)},
-                    "estoi": "ESTOI (pystoi, extended=True, 16 kHz after soxr, block time-aligned)"},
-        "corpus": {"clips": len(clips), "minutes": round(sum(c.seconds for c in clips) / 60, 2),
-                   "speakers": ", ".join(speakers),
-                   "clip_list": [{"name": c.name, "speaker": c.speaker, "sex": c.sex,
-                                  "source": c.source, "licence": c.licence} for c in clips]},
+        "metrics": _metric_descriptions(resamplers),
+        "corpus": _corpus_meta(clips),
         "jobs": len(plan), "workers": min(workers, len(plan)), "seconds": round(elapsed, 1),
     }
     write_json(out / "report.json", meta, rows, summary)
     plots = write_all(out, rows, hists, summary["summary"], losses, bitrates, policies, conditions,
                       resamplers)
     write_markdown(out / "report.md", meta, summary, losses, bitrates, policies, conditions, plots)
-    failed = [c for c in summary["checks"] if c["pass"] is False]  # None: undecided
+    _print_outcome(rows, summary, elapsed, out, plots)
+    return 0
+
+
+def _check_counts(args) -> None:
+    """--clips and --workers, when given, are at least 1."""
+    if args.clips is not None and args.clips < 1:
+        raise UsageError("--clips must be >= 1")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError("--workers must be >= 1")
+
+
+def _losses_from_args(args) -> list[str]:
+    """The loss settings, normalised and without repeats; the jitter spec is checked with
+    them, so a bad spec fails before any call is run."""
+    from ..impair import ImpairSpecError, parse_jitter_spec
+
+    losses = args.loss or (QUICK_LOSSES if args.quick else DEFAULT_LOSSES)
+    try:
+        losses = list(dict.fromkeys(check_loss_spec(spec) for spec in losses))
+        parse_jitter_spec(args.jitter, seed=0)
+    except ImpairSpecError as error:
+        raise UsageError(str(error)) from None
+    return losses
+
+
+def _bitrates_from_args(args) -> list[int]:
+    """The bitrates without repeats, each one Opus can code."""
+    bitrates = list(dict.fromkeys(args.bitrate or ([32000] if args.quick else DEFAULT_BITRATES)))
+    for bitrate in bitrates:
+        if not 6000 <= bitrate <= 510000:
+            raise UsageError(f"--bitrate {bitrate}: Opus takes 6000..510000 bits/s")
+    return bitrates
+
+
+def _conditions_from_args(args) -> list[str]:
+    """The conditions in CONDITIONS' order; adaptive only if its controller imports."""
+    conditions = [c for c in CONDITIONS if c in (args.condition or CONDITIONS)]
+    if "adaptive" in conditions:
+        try:
+            import dred_rtc.rtc.controller  # noqa: F401
+        except ImportError as error:
+            raise UsageError(f"the adaptive condition needs dred_rtc.rtc.controller: {error}") from None
+    return conditions
+
+
+def _output_dir(out: Path) -> Path:
+    """--out, created before the calls run so a bad path fails early."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"--out {out}: {error.strerror or error}") from None
+    return out
+
+
+def _write_inputs(keep_dir: Path, clips) -> None:
+    """With --keep-audio: the input next to its decoded versions, for listening."""
+    from ..audio.wav import write_wav
+
+    for clip in clips:
+        write_wav(keep_dir / clip.name / "input.wav", clip.load())
+
+
+def _command_line() -> str:
+    """The command as typed, for the report (the bare command when run otherwise)."""
+    if len(sys.argv) > 1 and sys.argv[1] == "eval":
+        return "dred-rtc eval " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    return "dred-rtc eval"
+
+
+def _metric_descriptions(resamplers) -> dict[str, str]:
+    """What each metric column of report.json is, PLCMOS per resampler."""
+    from .metrics import plcmos_names
+
+    return {**{name: f"PLCMOS v2 (speechmos plcmos_v2.onnx, 16 kHz after {resampler}, 15 "
+                     "raters seeded with the run seed)"
+               for name, resampler in zip(plcmos_names(resamplers), resamplers)},
+            "estoi": "ESTOI (pystoi, extended=True, 16 kHz after soxr, block time-aligned)"}
+
+
+def _corpus_meta(clips) -> dict:
+    """The clips evaluated, their speakers and where each comes from (its licence)."""
+    speakers = sorted({f"{c.speaker} ({c.sex})" for c in clips})
+    return {"clips": len(clips), "minutes": round(sum(c.seconds for c in clips) / 60, 2),
+            "speakers": ", ".join(speakers),
+            "clip_list": [{"name": c.name, "speaker": c.speaker, "sex": c.sex,
+                           "source": c.source, "licence": c.licence} for c in clips]}
+
+
+def _print_outcome(rows: list[dict], summary: dict, elapsed: float, out: Path, plots: list[str]) -> None:
+    """One line on stderr: what was written and how many checks failed (None: undecided)."""
+    failed = [c for c in summary["checks"] if c["pass"] is False]
     print(f"dred-rtc eval: {len(rows)} calls scored in {elapsed:.0f} s; wrote {out}/report.json, "
           f"report.md and {len(plots)} plots"
           + (f"; {len(failed)} of {len(summary['checks'])} checks failed (see report.md)"
              if summary["checks"] else ""), file=sys.stderr)
-    return 0
 
 
 def _main() -> int:  # pragma: no cover - convenience

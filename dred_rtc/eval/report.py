@@ -156,8 +156,20 @@ def summarise(rows: list[dict], losses: list[str], bitrates: list[int], policies
     """The `summary` list and the Must-show checks."""
     table = _index(rows)
     metrics = metric_names(resamplers)
-    summary: list[dict] = []
-    # means per group
+    ladder = [c for c in LADDER if c in conditions]
+    summary = (_mean_entries(table, metrics)
+               + _paired_entries(table, losses, bitrates, policies, conditions, ladder, metrics)
+               + _pooled_ladder_entries(table, losses, bitrates, policies, ladder, metrics))
+    frontiers, frontier_checks = _frontier_entries(_steady_index(rows), table, losses, bitrates,
+                                                   conditions, metrics)
+    return {"summary": summary + frontiers,
+            "checks": checks(table, losses, bitrates, policies, conditions) + frontier_checks}
+
+
+def _mean_entries(table, metrics: Sequence[str]) -> list[dict]:
+    """One entry per (bitrate, loss, policy, condition): each metric's mean with its CI, the
+    frames played per decision, the measured loss and the playout delay."""
+    entries: list[dict] = []
     for key in sorted(table, key=lambda k: (k[0], str(k[1]), k[2], str(k[3]))):
         bitrate, loss, policy, condition = key
         group = list(table[key].values())
@@ -172,70 +184,115 @@ def summarise(rows: list[dict], losses: list[str], bitrates: list[int], policies
         entry["loss_measured"] = round(float(np.mean([row["loss_measured"] for row in group])), 4)
         entry["delay_ms"] = {"mean": round(float(np.mean([row["delay_ms"]["mean"] for row in group])), 2),
                              "p95": round(float(np.mean([row["delay_ms"]["p95"] for row in group])), 2)}
-        summary.append(entry)
+        entries.append(entry)
+    return entries
 
-    def add_paired(kind: str, a_key: tuple, b_key: tuple, **labels) -> None:
-        for metric in metrics:
-            estimate = _paired(table, a_key, b_key, metric)
-            if estimate is None:
-                continue
-            summary.append({"kind": kind, "metric": metric, **labels, "diff": estimate.as_dict(),
-                            "significant": significant(estimate)})
 
-    ladder = [c for c in LADDER if c in conditions]
+def _paired_difference_entries(table, kind: str, a_key: tuple, b_key: tuple,
+                               metrics: Sequence[str], **labels) -> list[dict]:
+    """b - a per metric, paired per clip, for the metrics both cells have clips for."""
+    entries: list[dict] = []
+    for metric in metrics:
+        estimate = _paired(table, a_key, b_key, metric)
+        if estimate is None:
+            continue
+        entries.append({"kind": kind, "metric": metric, **labels, "diff": estimate.as_dict(),
+                        "significant": significant(estimate)})
+    return entries
+
+
+def _paired_entries(table, losses: list[str], bitrates: list[int], policies: list[str],
+                    conditions: list[str], ladder: list[str], metrics: Sequence[str]) -> list[dict]:
+    """The paired comparisons of each loss and bitrate: neighbouring rungs of the ladder,
+    dred against plc-deep, adaptive against lbrr and the real-time policy against the reference."""
+    entries: list[dict] = []
+
+    def add(kind: str, a_key: tuple, b_key: tuple, **labels) -> None:
+        entries.extend(_paired_difference_entries(table, kind, a_key, b_key, metrics, **labels))
+
     for bitrate in bitrates:
         for loss in losses:
             for policy in policies:
-                # neighbouring rungs of the ladder
                 for lower, upper in zip(ladder, ladder[1:]):
                     # clean exists in the real-time policy only: both policies step up to it
-                    add_paired("ladder_step", _key_for(table, bitrate, loss, policy, lower),
-                               _key_for(table, bitrate, loss, policy, upper), bitrate=bitrate,
-                               loss=loss, policy=policy, a=lower, b=upper)
+                    add("ladder_step", _key_for(table, bitrate, loss, policy, lower),
+                        _key_for(table, bitrate, loss, policy, upper), bitrate=bitrate,
+                        loss=loss, policy=policy, a=lower, b=upper)
                 if "dred" in conditions and "plc-deep" in conditions:
-                    add_paired("dred_vs_plc_deep", (bitrate, loss, policy, "plc-deep"),
-                               (bitrate, loss, policy, "dred"), bitrate=bitrate, loss=loss,
-                               policy=policy, a="plc-deep", b="dred")
+                    add("dred_vs_plc_deep", (bitrate, loss, policy, "plc-deep"),
+                        (bitrate, loss, policy, "dred"), bitrate=bitrate, loss=loss,
+                        policy=policy, a="plc-deep", b="dred")
             if "adaptive" in conditions and "lbrr" in conditions:
                 for policy in policies:
-                    add_paired("adaptive_vs_lbrr", (bitrate, loss, policy, "lbrr"),
-                               (bitrate, loss, policy, "adaptive"), bitrate=bitrate, loss=loss,
-                               policy=policy, a="lbrr", b="adaptive")
+                    add("adaptive_vs_lbrr", (bitrate, loss, policy, "lbrr"),
+                        (bitrate, loss, policy, "adaptive"), bitrate=bitrate, loss=loss,
+                        policy=policy, a="lbrr", b="adaptive")
             if "realtime" in policies and "reference" in policies:
                 for condition in conditions:
                     if condition == "clean":
                         continue
-                    add_paired("realtime_vs_reference", (bitrate, loss, "reference", condition),
-                               (bitrate, loss, "realtime", condition), bitrate=bitrate, loss=loss,
-                               condition=condition, a="reference", b="realtime")
-    # the ladder pooled over the lossgen settings (pairs: clip x loss)
+                    add("realtime_vs_reference", (bitrate, loss, "reference", condition),
+                        (bitrate, loss, "realtime", condition), bitrate=bitrate, loss=loss,
+                        condition=condition, a="reference", b="realtime")
+    return entries
+
+
+def _pooled_ladder_entries(table, losses: list[str], bitrates: list[int], policies: list[str],
+                           ladder: list[str], metrics: Sequence[str]) -> list[dict]:
+    """The ladder pooled over the lossgen settings, per bitrate and policy: pairing clip x
+    loss gives the steps between rungs more pairs than one loss setting has clips."""
     pooled_losses = [loss for loss in losses if loss.startswith("lossgen:")] or losses
+    entries: list[dict] = []
     for bitrate in bitrates:
         for policy in policies:
-            for lower, upper in zip(ladder, ladder[1:]):
-                pairs = [(_key_for(table, bitrate, loss, policy, lower),
-                          _key_for(table, bitrate, loss, policy, upper)) for loss in pooled_losses]
-                for metric in metrics:
-                    estimate = _pooled_paired(table, pairs, metric)
-                    if estimate is not None:
-                        summary.append({"kind": "ladder_pooled_step", "metric": metric,
-                                        "bitrate": bitrate, "policy": policy,
-                                        "losses": pooled_losses, "a": lower, "b": upper,
-                                        "diff": estimate.as_dict(),
-                                        "significant": significant(estimate)})
-            for condition in ladder:
-                values = []
-                for loss in pooled_losses:
-                    values += [row["plcmos"] for row in
-                               table.get(_key_for(table, bitrate, loss, policy, condition), {}).values()]
-                    if condition == "clean":
-                        break
-                if values:
-                    summary.append({"kind": "ladder_pooled_mean", "metric": "plcmos",
-                                    "bitrate": bitrate, "policy": policy, "losses": pooled_losses,
-                                    "condition": condition, "plcmos": mean_ci(values).as_dict(),
-                                    "human_mos": HUMAN_LADDER.get(condition)})
-    steady = _steady_index(rows)
+            entries += _pooled_step_entries(table, bitrate, policy, pooled_losses, ladder, metrics)
+            entries += _pooled_mean_entries(table, bitrate, policy, pooled_losses, ladder)
+    return entries
+
+
+def _pooled_step_entries(table, bitrate: int, policy: str, pooled_losses: list[str],
+                         ladder: list[str], metrics: Sequence[str]) -> list[dict]:
+    """Each step up the ladder, paired per clip x loss."""
+    entries: list[dict] = []
+    for lower, upper in zip(ladder, ladder[1:]):
+        pairs = [(_key_for(table, bitrate, loss, policy, lower),
+                  _key_for(table, bitrate, loss, policy, upper)) for loss in pooled_losses]
+        for metric in metrics:
+            estimate = _pooled_paired(table, pairs, metric)
+            if estimate is not None:
+                entries.append({"kind": "ladder_pooled_step", "metric": metric,
+                                "bitrate": bitrate, "policy": policy,
+                                "losses": pooled_losses, "a": lower, "b": upper,
+                                "diff": estimate.as_dict(),
+                                "significant": significant(estimate)})
+    return entries
+
+
+def _pooled_mean_entries(table, bitrate: int, policy: str, pooled_losses: list[str],
+                         ladder: list[str]) -> list[dict]:
+    """Each rung's PLCMOS over the pooled losses (clean once: it has no loss), next to the
+    human MOS of the same rung."""
+    entries: list[dict] = []
+    for condition in ladder:
+        values = []
+        for loss in pooled_losses:
+            values += [row["plcmos"] for row in
+                       table.get(_key_for(table, bitrate, loss, policy, condition), {}).values()]
+            if condition == "clean":
+                break
+        if values:
+            entries.append({"kind": "ladder_pooled_mean", "metric": "plcmos",
+                            "bitrate": bitrate, "policy": policy, "losses": pooled_losses,
+                            "condition": condition, "plcmos": mean_ci(values).as_dict(),
+                            "human_mos": HUMAN_LADDER.get(condition)})
+    return entries
+
+
+def _frontier_entries(steady, table, losses: list[str], bitrates: list[int],
+                      conditions: list[str], metrics: Sequence[str]) -> tuple[list[dict], list[dict]]:
+    """The delay/quality frontier of every swept cell, and the check of its default receiver
+    against it (the frontier is what the check is computed from)."""
+    entries: list[dict] = []
     frontier_checks: list[dict] = []
     for bitrate in bitrates:
         for loss in losses:
@@ -245,12 +302,11 @@ def summarise(rows: list[dict], losses: list[str], bitrates: list[int], policies
                 cell = frontier(steady[(bitrate, loss, condition)],
                                 table.get((bitrate, loss, "realtime", condition)),
                                 table.get((bitrate, loss, "reference", condition)), metrics)
-                summary.append({"kind": "frontier", "bitrate": bitrate, "loss": loss,
+                entries.append({"kind": "frontier", "bitrate": bitrate, "loss": loss,
                                 "condition": condition, **cell})
                 if cell["default"] is not None:
                     frontier_checks.append(_frontier_check(cell, bitrate, loss, condition, metrics))
-    return {"summary": summary,
-            "checks": checks(table, losses, bitrates, policies, conditions) + frontier_checks}
+    return entries, frontier_checks
 
 
 def _frontier_check(cell: dict, bitrate: int, loss: str, condition: str,
@@ -273,53 +329,88 @@ def _mean(table, key) -> Estimate | None:
 def checks(table, losses, bitrates, policies, conditions) -> list[dict]:
     """The issue's Must-show measurements, each with its figure and pass / fail."""
     out: list[dict] = []
-    # 0. the reference policy is libopus's opus_demo, call by call (rows carry the comparison)
     if "reference" in policies:
-        compared = [row["opus_demo"] for group in table.values() for row in group.values()
-                    if row["policy"] == "reference" and row.get("opus_demo") is not None]
-        identical = sum(1 for c in compared if c["identical"])
-        out.append({"check": "reference_is_opus_demo", "calls": len(compared), "identical": identical,
-                    "max_abs_diff": max((c["max_abs_diff"] or 0 for c in compared), default=None),
-                    "pass": bool(compared) and identical == len(compared)})
-    # 1. the reference policy against opus_demo's figures (docs/facts.md), 32 kb/s
-    if "reference" in policies and CHECK_BITRATE in bitrates:
-        # Another corpus scores differently even clean (docs/facts.md: 3.98), so what is compared is
-        # each condition's drop from clean: our paired per-clip drop against opus_demo's.
-        clean = _mean(table, _clean_key(CHECK_BITRATE))
-        for loss, figures in REFERENCE_FIGURES.items():
-            if loss not in losses:
-                continue
-            for condition, facts in figures.items():
-                ours = _mean(table, (CHECK_BITRATE, loss, "reference", condition))
-                if ours is None:
-                    continue
-                tolerance = math.sqrt(_finite(ours.ci) ** 2 + FACTS_CI ** 2)
-                diff = ours.mean - facts
-                drop = _paired(table, _clean_key(CHECK_BITRATE),
-                               (CHECK_BITRATE, loss, "reference", condition), "plcmos")
-                relative = drop.mean - (facts - REFERENCE_CLEAN) if drop is not None else None
-                relative_tolerance = (math.sqrt(_finite(drop.ci) ** 2 + FACTS_CI ** 2)
-                                      if drop is not None else None)
-                out.append({"check": "reference_vs_facts", "bitrate": CHECK_BITRATE, "loss": loss,
-                            "condition": condition, "ours": round(ours.mean, 3),
-                            "ours_ci": round(ours.ci, 3) if math.isfinite(ours.ci) else None,
-                            "ours_clean": round(clean.mean, 3) if clean is not None else None,
-                            "facts": facts, "facts_clean": REFERENCE_CLEAN, "diff": round(diff, 3),
-                            "tolerance": round(tolerance, 3),
-                            "pass_absolute": abs(diff) <= tolerance,
-                            "diff_relative_to_clean": None if relative is None else round(relative, 3),
-                            "tolerance_relative": None if relative_tolerance is None
-                            else round(relative_tolerance, 3),
-                            "pass": relative is not None and abs(relative) <= relative_tolerance})
-    # 2. dred beats plc-deep by >= 0.25 (real-time, lossgen 20 %, 32 kb/s)
+        out.append(_opus_demo_check(table))
+        if CHECK_BITRATE in bitrates:
+            out += _facts_checks(table, losses)
+    out += _dred_check(table)
+    out += _realtime_checks(table, conditions)
+    if "adaptive" in conditions:
+        out += _adaptive_checks(table, losses, bitrates, policies, conditions)
+    return out
+
+
+def _rounded_ci(ci: float) -> float | None:
+    """A CI half-width as a check stores it: None when it is NaN (fewer than two clips)."""
+    return round(ci, 3) if math.isfinite(ci) else None
+
+
+def _opus_demo_check(table) -> dict:
+    """The reference policy is libopus's opus_demo, call by call (the rows carry the
+    comparison): the reference is only a reference if it decodes as libopus does."""
+    compared = [row["opus_demo"] for group in table.values() for row in group.values()
+                if row["policy"] == "reference" and row.get("opus_demo") is not None]
+    identical = sum(1 for c in compared if c["identical"])
+    return {"check": "reference_is_opus_demo", "calls": len(compared), "identical": identical,
+            "max_abs_diff": max((c["max_abs_diff"] or 0 for c in compared), default=None),
+            "pass": bool(compared) and identical == len(compared)}
+
+
+def _facts_checks(table, losses) -> list[dict]:
+    """The reference policy against opus_demo's figures (docs/facts.md), 32 kb/s. Another
+    corpus scores differently even clean (docs/facts.md: 3.98), so what is compared is each
+    condition's drop from clean: our paired per-clip drop against opus_demo's."""
+    clean = _mean(table, _clean_key(CHECK_BITRATE))
+    out: list[dict] = []
+    for loss, figures in REFERENCE_FIGURES.items():
+        if loss not in losses:
+            continue
+        for condition, facts in figures.items():
+            ours = _mean(table, (CHECK_BITRATE, loss, "reference", condition))
+            if ours is not None:
+                out.append(_facts_check(table, loss, condition, facts, ours, clean))
+    return out
+
+
+def _facts_check(table, loss: str, condition: str, facts: float, ours: Estimate,
+                 clean: Estimate | None) -> dict:
+    """One condition against opus_demo's figure: the absolute figures within the combined CI
+    (shown), and the drop from clean within it (what passes)."""
+    tolerance = math.sqrt(_finite(ours.ci) ** 2 + FACTS_CI ** 2)
+    diff = ours.mean - facts
+    drop = _paired(table, _clean_key(CHECK_BITRATE),
+                   (CHECK_BITRATE, loss, "reference", condition), "plcmos")
+    relative = drop.mean - (facts - REFERENCE_CLEAN) if drop is not None else None
+    relative_tolerance = (math.sqrt(_finite(drop.ci) ** 2 + FACTS_CI ** 2)
+                          if drop is not None else None)
+    return {"check": "reference_vs_facts", "bitrate": CHECK_BITRATE, "loss": loss,
+            "condition": condition, "ours": round(ours.mean, 3),
+            "ours_ci": _rounded_ci(ours.ci),
+            "ours_clean": round(clean.mean, 3) if clean is not None else None,
+            "facts": facts, "facts_clean": REFERENCE_CLEAN, "diff": round(diff, 3),
+            "tolerance": round(tolerance, 3),
+            "pass_absolute": abs(diff) <= tolerance,
+            "diff_relative_to_clean": None if relative is None else round(relative, 3),
+            "tolerance_relative": None if relative_tolerance is None
+            else round(relative_tolerance, 3),
+            "pass": relative is not None and abs(relative) <= relative_tolerance}
+
+
+def _dred_check(table) -> list[dict]:
+    """dred beats plc-deep by >= 0.25 (real-time, lossgen 20 %, 32 kb/s); none without both."""
     estimate = _paired(table, (CHECK_BITRATE, CHECK_LOSS, "realtime", "plc-deep"),
                        (CHECK_BITRATE, CHECK_LOSS, "realtime", "dred"), "plcmos")
-    if estimate is not None:
-        out.append({"check": "dred_minus_plc_deep", "bitrate": CHECK_BITRATE, "loss": CHECK_LOSS,
-                    "policy": "realtime", "diff": round(estimate.mean, 3),
-                    "ci": round(estimate.ci, 3) if math.isfinite(estimate.ci) else None,
-                    "threshold": 0.25, "pass": estimate.mean >= 0.25})
-    # 3. real-time within 0.1 of reference, every condition (same setting)
+    if estimate is None:
+        return []
+    return [{"check": "dred_minus_plc_deep", "bitrate": CHECK_BITRATE, "loss": CHECK_LOSS,
+             "policy": "realtime", "diff": round(estimate.mean, 3),
+             "ci": _rounded_ci(estimate.ci), "threshold": 0.25, "pass": estimate.mean >= 0.25}]
+
+
+def _realtime_checks(table, conditions) -> list[dict]:
+    """The real-time policy within 0.1 of the reference in every lossy condition (lossgen
+    20 %, 32 kb/s): what waiting for late packets buys, next to the delay it saves."""
+    out: list[dict] = []
     for condition in conditions:
         if condition == "clean":
             continue
@@ -330,33 +421,44 @@ def checks(table, losses, bitrates, policies, conditions) -> list[dict]:
         rows = table[(CHECK_BITRATE, CHECK_LOSS, "realtime", condition)].values()
         out.append({"check": "realtime_minus_reference", "bitrate": CHECK_BITRATE,
                     "loss": CHECK_LOSS, "condition": condition, "diff": round(estimate.mean, 3),
-                    "ci": round(estimate.ci, 3) if math.isfinite(estimate.ci) else None,
+                    "ci": _rounded_ci(estimate.ci),
                     "threshold": -0.1,
                     "mean_delay_ms": round(float(np.mean([r["delay_ms"]["mean"] for r in rows])), 1),
                     "pass": abs(estimate.mean) <= 0.1})
-    # 4. adaptive >= best fixed - 0.05 at each loss and bitrate (per policy; real-time is the call)
-    if "adaptive" in conditions:
-        for policy in policies:
-            for bitrate in bitrates:
-                for loss in losses:
-                    ours = _mean(table, (bitrate, loss, policy, "adaptive"))
-                    fixed = {c: _mean(table, (bitrate, loss, policy, c)) for c in FIXED_LOSSY
-                             if c in conditions}
-                    fixed = {c: e for c, e in fixed.items() if e is not None}
-                    if ours is None or not fixed:
-                        continue
-                    best = max(fixed, key=lambda c: fixed[c].mean)
-                    estimate = _paired(table, (bitrate, loss, policy, best),
-                                       (bitrate, loss, policy, "adaptive"), "plcmos")
-                    chosen = [r["settings"] for r in table[(bitrate, loss, policy, "adaptive")].values()]
-                    out.append({"check": "adaptive_minus_best_fixed", "policy": policy,
-                                "bitrate": bitrate, "loss": loss, "best_fixed": best,
-                                "adaptive": round(ours.mean, 3), "best": round(fixed[best].mean, 3),
-                                "diff": round(estimate.mean, 3),
-                                "ci": round(estimate.ci, 3) if math.isfinite(estimate.ci) else None,
-                                "threshold": -0.05, "adaptive_settings": describe_settings(chosen),
-                                "pass": estimate.mean >= -0.05})
     return out
+
+
+def _adaptive_checks(table, losses, bitrates, policies, conditions) -> list[dict]:
+    """adaptive >= best fixed - 0.05 at each loss and bitrate, per policy (real-time is the
+    call): the controller must not lose to the fixed setting it could have chosen."""
+    out: list[dict] = []
+    for policy in policies:
+        for bitrate in bitrates:
+            for loss in losses:
+                ours = _mean(table, (bitrate, loss, policy, "adaptive"))
+                fixed = {c: _mean(table, (bitrate, loss, policy, c)) for c in FIXED_LOSSY
+                         if c in conditions}
+                fixed = {c: e for c, e in fixed.items() if e is not None}
+                if ours is None or not fixed:
+                    continue
+                out.append(_adaptive_check(table, bitrate, loss, policy, ours, fixed))
+    return out
+
+
+def _adaptive_check(table, bitrate: int, loss: str, policy: str, ours: Estimate,
+                    fixed: dict[str, Estimate]) -> dict:
+    """The adaptive condition of one cell against its best fixed condition, paired per clip,
+    with the settings the controller chose."""
+    best = max(fixed, key=lambda c: fixed[c].mean)
+    estimate = _paired(table, (bitrate, loss, policy, best),
+                       (bitrate, loss, policy, "adaptive"), "plcmos")
+    chosen = [r["settings"] for r in table[(bitrate, loss, policy, "adaptive")].values()]
+    return {"check": "adaptive_minus_best_fixed", "policy": policy,
+            "bitrate": bitrate, "loss": loss, "best_fixed": best,
+            "adaptive": round(ours.mean, 3), "best": round(fixed[best].mean, 3),
+            "diff": round(estimate.mean, 3), "ci": _rounded_ci(estimate.ci),
+            "threshold": -0.05, "adaptive_settings": describe_settings(chosen),
+            "pass": estimate.mean >= -0.05}
 
 
 def describe_settings(settings: list[dict]) -> str:
@@ -389,52 +491,81 @@ def _fmt(estimate: dict | None, digits: int = 2) -> str:
 
 def write_markdown(path: Path, meta: dict, summary: dict, losses: list[str], bitrates: list[int],
                    policies: list[str], conditions: list[str], plots: list[str]) -> None:
+    """report.md: the run, each metric per condition, decisions and delay, the frontier, the
+    ladder, the checks and the plots, one helper per section."""
     entries = summary["summary"]
     resamplers = meta.get("resamplers", ["soxr"])
-    metrics = metric_names(resamplers)
-    plcmos = metric_title("plcmos", resamplers)
     means = {(e["bitrate"], e["loss"], e["policy"], e["condition"]): e
              for e in entries if e["kind"] == "mean"}
-    lines: list[str] = ["# dred-rtc eval", ""]
-    lines += [f"Command: `{meta['command']}`", "",
-              f"Seed {meta['seed']}; {meta['corpus']['clips']} clips "
-              f"({meta['corpus']['minutes']:.1f} min; speakers: {meta['corpus']['speakers']}); "
-              f"jitter `{meta['jitter']}`; {_playout_text(meta.get('playout'))}; "
-              + (f"steady receivers at {', '.join(map(str, meta['delay_sweep_ms']))} ms; "
-                 if meta.get("delay_sweep_ms") else "") +
-              f"{meta['jobs']} simulated calls in "
-              f"{meta['seconds']:.0f} s on {meta['workers']} worker(s).", "",
-              "PLCMOS v2 (speechmos, 16 kHz, 15 seeded virtual raters, the same panel for every "
-              "clip) is the primary metric; ESTOI (pystoi, after block time-alignment) the "
-              "intrusive one. Cells: mean ± 95 % CI half-width (Student t over clips). "
-              "`clean` is coded without loss (its column repeats). PLCMOS is scored after "
-              "taking 48 kHz to 16 kHz with " + " and with ".join(resamplers) + " (soxr: soxr HQ; "
-              "poly: scipy's resample_poly); each PLCMOS figure names its resampler, which moves "
-              "it by a few tenths. ESTOI always resamples with soxr.", ""]
     order = [c for c in ["clean"] + [c for c in LADDER if c != "clean"] + ["adaptive"] if c in conditions]
-    for metric in metrics:
+    lines = _header_markdown(meta, resamplers)
+    lines += _metric_markdown(means, order, losses, bitrates, policies, resamplers)
+    lines += _decisions_markdown(means, order)
+    lines += _frontier_markdown(entries, resamplers)
+    lines += _ladder_markdown(entries, bitrates, policies, resamplers)
+    lines += _checks_markdown(summary["checks"], resamplers)
+    if plots:
+        lines += ["## Plots", ""] + [f"![{name}]({name})" for name in plots] + [""]
+    path.write_text("\n".join(lines))
+
+
+def _header_markdown(meta: dict, resamplers: list[str]) -> list[str]:
+    """The title, the command and settings that reproduce the run, and how it was scored."""
+    return ["# dred-rtc eval", "",
+            f"Command: `{meta['command']}`", "",
+            f"Seed {meta['seed']}; {meta['corpus']['clips']} clips "
+            f"({meta['corpus']['minutes']:.1f} min; speakers: {meta['corpus']['speakers']}); "
+            f"jitter `{meta['jitter']}`; {_playout_text(meta.get('playout'))}; "
+            + (f"steady receivers at {', '.join(map(str, meta['delay_sweep_ms']))} ms; "
+               if meta.get("delay_sweep_ms") else "") +
+            f"{meta['jobs']} simulated calls in "
+            f"{meta['seconds']:.0f} s on {meta['workers']} worker(s).", "",
+            "PLCMOS v2 (speechmos, 16 kHz, 15 seeded virtual raters, the same panel for every "
+            "clip) is the primary metric; ESTOI (pystoi, after block time-alignment) the "
+            "intrusive one. Cells: mean ± 95 % CI half-width (Student t over clips). "
+            "`clean` is coded without loss (its column repeats). PLCMOS is scored after "
+            "taking 48 kHz to 16 kHz with " + " and with ".join(resamplers) + " (soxr: soxr HQ; "
+            "poly: scipy's resample_poly); each PLCMOS figure names its resampler, which moves "
+            "it by a few tenths. ESTOI always resamples with soxr.", ""]
+
+
+def _metric_markdown(means: dict[tuple, dict], order: list[str], losses: list[str],
+                     bitrates: list[int], policies: list[str], resamplers: list[str]) -> list[str]:
+    """A section per metric, a table per bitrate and policy in it."""
+    lines: list[str] = []
+    for metric in metric_names(resamplers):
         lines += [f"## {metric_title(metric, resamplers)} per condition", ""]
         for bitrate in bitrates:
             for policy in policies:
-                lines += [f"### {bitrate // 1000} kb/s, {policy} policy", "",
-                          "| condition | " + " | ".join(losses) + " |",
-                          "|---|" + "---|" * len(losses)]
-                for condition in order:
-                    if condition == "clean" and policy != "realtime":
-                        continue
-                    cells = []
-                    for loss in losses:
-                        key = (bitrate, "none", "realtime", "clean") if condition == "clean" \
-                            else (bitrate, loss, policy, condition)
-                        cells.append(_fmt(means.get(key, {}).get(metric), 3 if metric == "estoi" else 2))
-                    lines.append(f"| {condition} | " + " | ".join(cells) + " |")
-                lines.append("")
-    # decisions and delay
-    lines += ["## Decisions and playout delay", "",
-              "Frames played by decision (summed over clips), network loss measured, mean / p95 "
-              "playout delay (mean over clips).", "",
-              "| bitrate | loss | policy | condition | normal | lbrr | dred | plc | lost | delay mean / p95 ms |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+                lines += _metric_table(means, order, losses, metric, bitrate, policy)
+    return lines
+
+
+def _metric_table(means: dict[tuple, dict], order: list[str], losses: list[str], metric: str,
+                  bitrate: int, policy: str) -> list[str]:
+    """Conditions down, loss settings across; clean only in the real-time table, where it was
+    run (repeated in every loss column)."""
+    lines = [f"### {bitrate // 1000} kb/s, {policy} policy", "",
+             "| condition | " + " | ".join(losses) + " |",
+             "|---|" + "---|" * len(losses)]
+    for condition in order:
+        if condition == "clean" and policy != "realtime":
+            continue
+        cells = [_fmt(means.get(_key_for(means, bitrate, loss, policy, condition), {}).get(metric),
+                      3 if metric == "estoi" else 2) for loss in losses]
+        lines.append(f"| {condition} | " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
+
+
+def _decisions_markdown(means: dict[tuple, dict], order: list[str]) -> list[str]:
+    """How every cell's frames were played, its measured loss and its playout delay: what a
+    quality figure was bought with."""
+    lines = ["## Decisions and playout delay", "",
+             "Frames played by decision (summed over clips), network loss measured, mean / p95 "
+             "playout delay (mean over clips).", "",
+             "| bitrate | loss | policy | condition | normal | lbrr | dred | plc | lost | delay mean / p95 ms |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for key in sorted(means, key=lambda k: (k[0], str(k[1]), k[2], order.index(k[3]) if k[3] in order else 99)):
         e = means[key]
         d = e["decisions"]
@@ -442,112 +573,154 @@ def write_markdown(path: Path, meta: dict, summary: dict, losses: list[str], bit
                      f"{d['lbrr']} | {d['dred']} | {d['plc']} | {100 * e['loss_measured']:.1f}% | "
                      f"{e['delay_ms']['mean']:.0f} / {e['delay_ms']['p95']:.0f} |")
     lines.append("")
-    # ladder
-    lines += _frontier_markdown(entries, resamplers)
-    lines += ["## The ladder next to the human ladder (docs/facts.md)", "",
-              f"{plcmos} pooled over the lossgen settings; steps are paired per clip x loss "
-              "(mean ± 95 % CI). Human: ACR MOS of the libopus listening test (966 clips; its "
-              "lowest rung is loss without concealment, ours classic PLC).", ""]
+    return lines
+
+
+def _ladder_markdown(entries: list[dict], bitrates: list[int], policies: list[str],
+                     resamplers: list[str]) -> list[str]:
+    """The pooled ladder next to the human ladder (docs/facts.md), a table per bitrate and
+    policy: whether PLCMOS orders and spaces the conditions as listeners did."""
+    plcmos = metric_title("plcmos", resamplers)
+    lines = ["## The ladder next to the human ladder (docs/facts.md)", "",
+             f"{plcmos} pooled over the lossgen settings; steps are paired per clip x loss "
+             "(mean ± 95 % CI). Human: ACR MOS of the libopus listening test (966 clips; its "
+             "lowest rung is loss without concealment, ours classic PLC).", ""]
     pooled = [e for e in entries if e["kind"] == "ladder_pooled_mean"]
     steps = {(e["bitrate"], e["policy"], e["a"], e["b"]): e for e in entries
              if e["kind"] == "ladder_pooled_step" and e["metric"] == "plcmos"}
     for bitrate in bitrates:
         for policy in policies:
             rungs = [e for e in pooled if e["bitrate"] == bitrate and e["policy"] == policy]
-            if not rungs:
-                continue
-            lines += [f"### {bitrate // 1000} kb/s, {policy}", "",
-                      f"| rung | {plcmos} | step from previous | human MOS | human step |",
-                      "|---|---|---|---|---|"]
-            previous = None
-            human_prev = None
-            for e in rungs:
-                step = steps.get((bitrate, policy, previous, e["condition"])) if previous else None
-                human = e["human_mos"] if e["human_mos"] is not None else (
-                    HUMAN_LADDER["lossy"] if e["condition"] == "plc-classic" else None)
-                human_label = "" if e["human_mos"] is not None else (" (lossy)" if human else "")
-                human_step = (f"{human - human_prev:+.2f}" if human is not None and human_prev is not None
-                              else "")
-                step_text = ""
-                if step:
-                    diff = step["diff"]
-                    step_text = f"{diff['mean']:+.2f} ± {diff['ci']:.2f}" if diff["ci"] is not None \
-                        else f"{diff['mean']:+.2f}"
-                    step_text += " *" if step["significant"] else ""
-                lines.append(f"| {e['condition']} | {_fmt(e['plcmos'])} | {step_text} | "
-                             f"{'' if human is None else f'{human:.2f}'}{human_label} | {human_step} |")
-                previous, human_prev = e["condition"], human
-            lines += ["", "`*`: the paired 95 % CI excludes 0.", ""]
-    # checks
-    lines += [f"## Must-show checks (issue 7; PLCMOS: {resamplers[0]})", ""]
-    check_rows = summary["checks"]
+            if rungs:
+                lines += _ladder_table(rungs, steps, bitrate, policy, plcmos)
+    return lines
+
+
+def _ladder_table(rungs: list[dict], steps: dict[tuple, dict], bitrate: int, policy: str,
+                  plcmos: str) -> list[str]:
+    """Each rung with its step from the previous one, ours and the listeners'."""
+    lines = [f"### {bitrate // 1000} kb/s, {policy}", "",
+             f"| rung | {plcmos} | step from previous | human MOS | human step |",
+             "|---|---|---|---|---|"]
+    previous = None
+    human_prev = None
+    for e in rungs:
+        step = steps.get((bitrate, policy, previous, e["condition"])) if previous else None
+        human, human_label = _human_rung(e)
+        human_step = (f"{human - human_prev:+.2f}" if human is not None and human_prev is not None
+                      else "")
+        step_text = _diff_text({**step["diff"], "significant": step["significant"]}) if step else ""
+        lines.append(f"| {e['condition']} | {_fmt(e['plcmos'])} | {step_text} | "
+                     f"{'' if human is None else f'{human:.2f}'}{human_label} | {human_step} |")
+        previous, human_prev = e["condition"], human
+    lines += ["", "`*`: the paired 95 % CI excludes 0.", ""]
+    return lines
+
+
+def _human_rung(rung: dict) -> tuple[float | None, str]:
+    """The listeners' MOS for a rung and its label: the human ladder's lowest rung is loss
+    without concealment, which stands in (labelled) for ours, classic PLC."""
+    if rung["human_mos"] is not None:
+        return rung["human_mos"], ""
+    human = HUMAN_LADDER["lossy"] if rung["condition"] == "plc-classic" else None
+    return human, " (lossy)" if human else ""
+
+
+def _checks_markdown(check_rows: list[dict], resamplers: list[str]) -> list[str]:
+    """The Must-show checks, a section per kind of check in the issue's order."""
+    lines = [f"## Must-show checks (issue 7; PLCMOS: {resamplers[0]})", ""]
     if not check_rows:
         lines += ["No check applies to the settings of this run (they need lossgen:0.2 at "
                   "32 kb/s and both policies).", ""]
-    for name, title in [("reference_is_opus_demo", "Reference policy vs libopus's opus_demo, call by call"),
-                        ("reference_vs_facts", "Reference policy vs opus_demo (docs/facts.md), 32 kb/s"),
-                        ("dred_minus_plc_deep", "dred - plc-deep, real-time, lossgen 20 %, 32 kb/s (>= 0.25)"),
-                        ("realtime_minus_reference", "real-time - reference, lossgen 20 %, 32 kb/s (|diff| <= 0.1)"),
-                        ("adaptive_minus_best_fixed", "adaptive - best fixed condition (>= -0.05)"),
-                        ("default_on_or_above_frontier",
-                         "Default receiver on or above the steady frontier at its mean delay")]:
+    sections = [
+        ("reference_is_opus_demo", "Reference policy vs libopus's opus_demo, call by call",
+         _opus_demo_markdown),
+        ("reference_vs_facts", "Reference policy vs opus_demo (docs/facts.md), 32 kb/s",
+         lambda group: _facts_markdown(group, resamplers[0])),
+        ("dred_minus_plc_deep", "dred - plc-deep, real-time, lossgen 20 %, 32 kb/s (>= 0.25)",
+         _threshold_markdown),
+        ("realtime_minus_reference", "real-time - reference, lossgen 20 %, 32 kb/s (|diff| <= 0.1)",
+         _threshold_markdown),
+        ("adaptive_minus_best_fixed", "adaptive - best fixed condition (>= -0.05)",
+         _adaptive_markdown),
+        ("default_on_or_above_frontier",
+         "Default receiver on or above the steady frontier at its mean delay",
+         lambda group: _frontier_check_markdown(group, resamplers))]
+    for name, title, section in sections:
         group = [c for c in check_rows if c["check"] == name]
-        if not group:
-            continue
-        lines += [f"### {title}", ""]
-        if name == "reference_is_opus_demo":
-            c = group[0]
-            lines += [f"opus_demo, built from the same libopus, was run on every reference call's clip, "
-                      f"settings and loss pattern: {c['identical']} of {c['calls']} outputs are "
-                      f"sample-identical to ours (losses before the first packet, which opus_demo "
-                      f"skips, excepted); largest difference {c['max_abs_diff']}. "
-                      f"{'pass' if c['pass'] else 'NO' + ('' if c['calls'] else ': opus_demo is not built')}", ""]
-        elif name == "reference_vs_facts":
-            ours_clean = group[0]["ours_clean"]
-            lines += [f"Clean, our clips score {ours_clean:.2f} and opus_demo's {REFERENCE_CLEAN:.2f}"
-                      if ours_clean is not None else "Our clips were not scored clean",
-                      "(another corpus), so the check compares each condition's drop from clean, "
-                      "paired per clip, with opus_demo's; the absolute figures are shown too. "
-                      f"Ours are PLCMOS ({resamplers[0]}); opus_demo's were scored after "
-                      "resample_poly.", "",
-                      "| loss | condition | ours | opus_demo | diff | within CI | drop from clean: diff | tolerance | pass |",
-                      "|---|---|---|---|---|---|---|---|---|"]
-            for c in group:
-                rel = "" if c["diff_relative_to_clean"] is None else f"{c['diff_relative_to_clean']:+.2f}"
-                rel_tol = "" if c["tolerance_relative"] is None else f"{c['tolerance_relative']:.2f}"
-                ci = f" ± {c['ours_ci']:.2f}" if c["ours_ci"] is not None else ""
-                lines.append(f"| {c['loss']} | {c['condition']} | {c['ours']:.2f}{ci} | {c['facts']:.2f} | "
-                             f"{c['diff']:+.2f} | {'yes' if c['pass_absolute'] else 'no'} | {rel} | "
-                             f"{rel_tol} | {'yes' if c['pass'] else 'NO'} |")
-        elif name == "adaptive_minus_best_fixed":
-            lines += ["| policy | bitrate | loss | adaptive | best fixed | diff | settings chosen | pass |",
-                      "|---|---|---|---|---|---|---|---|"]
-            for c in group:
-                chosen = c["adaptive_settings"]
-                ci = f" ± {c['ci']:.2f}" if c["ci"] is not None else ""
-                lines.append(f"| {c['policy']} | {c['bitrate'] // 1000}k | {c['loss']} | {c['adaptive']:.2f} | "
-                             f"{c['best_fixed']} {c['best']:.2f} | {c['diff']:+.2f}{ci} | {chosen} | "
-                             f"{'yes' if c['pass'] else 'NO'} |")
-        elif name == "default_on_or_above_frontier":
-            lines += ["| bitrate | loss | condition | receiver | mean delay (ms) | "
-                      + " | ".join(f"{metric_title(m, resamplers)}: default - frontier" for m in metrics)
-                      + " | pass |", "|---|---|---|---|---|" + "---|" * len(metrics) + "---|"]
-            for c in group:
-                diffs = [f"{c['diff'][m]:+.3f}" if c["diff"] else "–" for m in metrics]
-                verdict = {True: "yes", False: "NO", None: "outside the sweep"}[c["pass"]]
-                lines.append(f"| {c['bitrate'] // 1000}k | {c['loss']} | {c['condition']} | "
-                             f"{c['receiver']} | {c['delay_ms']:.0f} | " + " | ".join(diffs)
-                             + f" | {verdict} |")
-        else:
-            lines += ["| condition | diff | mean delay (ms) | pass |", "|---|---|---|---|"]
-            for c in group:
-                ci = f" ± {c['ci']:.2f}" if c["ci"] is not None else ""
-                lines.append(f"| {c.get('condition', 'dred vs plc-deep')} | {c['diff']:+.2f}{ci} | "
-                             f"{c.get('mean_delay_ms', '')} | {'yes' if c['pass'] else 'NO'} |")
-        lines.append("")
-    if plots:
-        lines += ["## Plots", ""] + [f"![{name}]({name})" for name in plots] + [""]
-    path.write_text("\n".join(lines))
+        if group:
+            lines += [f"### {title}", ""] + section(group) + [""]
+    return lines
+
+
+def _opus_demo_markdown(group: list[dict]) -> list[str]:
+    """How many reference calls opus_demo reproduces sample for sample."""
+    c = group[0]
+    return [f"opus_demo, built from the same libopus, was run on every reference call's clip, "
+            f"settings and loss pattern: {c['identical']} of {c['calls']} outputs are "
+            f"sample-identical to ours (losses before the first packet, which opus_demo "
+            f"skips, excepted); largest difference {c['max_abs_diff']}. "
+            f"{'pass' if c['pass'] else 'NO' + ('' if c['calls'] else ': opus_demo is not built')}", ""]
+
+
+def _facts_markdown(group: list[dict], resampler: str) -> list[str]:
+    """Ours against opus_demo's figures: absolute, and as the drop from clean that passes
+    (the clean figures differ with the corpus)."""
+    ours_clean = group[0]["ours_clean"]
+    lines = [f"Clean, our clips score {ours_clean:.2f} and opus_demo's {REFERENCE_CLEAN:.2f}"
+             if ours_clean is not None else "Our clips were not scored clean",
+             "(another corpus), so the check compares each condition's drop from clean, "
+             "paired per clip, with opus_demo's; the absolute figures are shown too. "
+             f"Ours are PLCMOS ({resampler}); opus_demo's were scored after "
+             "resample_poly.", "",
+             "| loss | condition | ours | opus_demo | diff | within CI | drop from clean: diff | tolerance | pass |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for c in group:
+        rel = "" if c["diff_relative_to_clean"] is None else f"{c['diff_relative_to_clean']:+.2f}"
+        rel_tol = "" if c["tolerance_relative"] is None else f"{c['tolerance_relative']:.2f}"
+        ci = f" ± {c['ours_ci']:.2f}" if c["ours_ci"] is not None else ""
+        lines.append(f"| {c['loss']} | {c['condition']} | {c['ours']:.2f}{ci} | {c['facts']:.2f} | "
+                     f"{c['diff']:+.2f} | {'yes' if c['pass_absolute'] else 'no'} | {rel} | "
+                     f"{rel_tol} | {'yes' if c['pass'] else 'NO'} |")
+    return lines
+
+
+def _adaptive_markdown(group: list[dict]) -> list[str]:
+    """The adaptive condition against the best fixed one, with the settings it chose."""
+    lines = ["| policy | bitrate | loss | adaptive | best fixed | diff | settings chosen | pass |",
+             "|---|---|---|---|---|---|---|---|"]
+    for c in group:
+        chosen = c["adaptive_settings"]
+        ci = f" ± {c['ci']:.2f}" if c["ci"] is not None else ""
+        lines.append(f"| {c['policy']} | {c['bitrate'] // 1000}k | {c['loss']} | {c['adaptive']:.2f} | "
+                     f"{c['best_fixed']} {c['best']:.2f} | {c['diff']:+.2f}{ci} | {chosen} | "
+                     f"{'yes' if c['pass'] else 'NO'} |")
+    return lines
+
+
+def _frontier_check_markdown(group: list[dict], resamplers: list[str]) -> list[str]:
+    """The default receiver minus the frontier per metric; outside the sweep is undecided."""
+    metrics = metric_names(resamplers)
+    lines = ["| bitrate | loss | condition | receiver | mean delay (ms) | "
+             + " | ".join(f"{metric_title(m, resamplers)}: default - frontier" for m in metrics)
+             + " | pass |", "|---|---|---|---|---|" + "---|" * len(metrics) + "---|"]
+    for c in group:
+        diffs = [f"{c['diff'][m]:+.3f}" if c["diff"] else "–" for m in metrics]
+        verdict = {True: "yes", False: "NO", None: "outside the sweep"}[c["pass"]]
+        lines.append(f"| {c['bitrate'] // 1000}k | {c['loss']} | {c['condition']} | "
+                     f"{c['receiver']} | {c['delay_ms']:.0f} | " + " | ".join(diffs)
+                     + f" | {verdict} |")
+    return lines
+
+
+def _threshold_markdown(group: list[dict]) -> list[str]:
+    """A difference against its threshold, per condition (dred - plc-deep has one row)."""
+    lines = ["| condition | diff | mean delay (ms) | pass |", "|---|---|---|---|"]
+    for c in group:
+        ci = f" ± {c['ci']:.2f}" if c["ci"] is not None else ""
+        lines.append(f"| {c.get('condition', 'dred vs plc-deep')} | {c['diff']:+.2f}{ci} | "
+                     f"{c.get('mean_delay_ms', '')} | {'yes' if c['pass'] else 'NO'} |")
+    return lines
 
 
 def _diff_text(diff: dict | None, digits: int = 2) -> str:

@@ -302,6 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Impair until told to stop; whatever ends it, the rules go and the last figures are
+    appended (a failed rule: 1, a bad spec: 2)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if bool(args.peer_ns) != bool(args.peer_dev):
@@ -311,52 +313,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.peer_ns:
         plan[args.queue + 1] = ("b->a", args.peer_ns, args.peer_dev)
     try:
-        directions = {
-            queue: Direction(name, parse_loss_spec(args.loss, seed=args.seed + index),
-                             delay_model(args.delay, args.jitter, args.seed + 100 + index),
-                             args.rate, args.limit)
-            for index, (queue, (name, _, _)) in enumerate(plan.items())}
+        directions = _directions(args, plan)
     except ImpairSpecError as error:
         print(f"nfqueue impairer: {error}", file=sys.stderr)
         return 2
-
-    read_fd, write_fd = os.pipe()
-    os.set_blocking(read_fd, False)
-    os.set_blocking(write_fd, False)
-    signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGHUP):
-        signal.signal(sig, lambda *_: None)  # handled through the wakeup fd
-
+    wake_fd = _signals_to_fd()
     if args.realtime:
-        try:  # verdicts on time even when the machine is busy; it sleeps in select otherwise
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(args.realtime))
-        except (OSError, AttributeError) as error:
-            print(f"nfqueue impairer: no real-time priority ({error}); timing may suffer under load",
-                  file=sys.stderr)
+        _real_time_priority(args.realtime)
     impairer = Impairer(directions)
     added: list[tuple[str | None, list[str]]] = []
     try:
         impairer.bind({queue: ns for queue, (_, ns, _) in plan.items()})
-        for queue, (_, ns, dev) in plan.items():
-            for rule in iptables_rules(dev, queue):
-                done = _iptables(ns, "-A", rule)
-                if done.returncode != 0:
-                    print(f"nfqueue impairer: iptables -A {' '.join(rule)}: {done.stderr.strip()}",
-                          file=sys.stderr)
-                    return 1
-                added.append((ns, rule))
+        if not _add_rules(plan, added):
+            return 1
         if args.ready:
             args.ready.write_text(str(os.getpid()))
         print(f"nfqueue impairer: impairing UDP sent on {args.dev}"
               f"{f' and on {args.peer_dev} in {args.peer_ns}' if args.peer_ns else ''} "
               f"(queues {sorted(directions)}; loss {args.loss}, delay {args.delay:g} ms, "
               f"jitter {args.jitter:g} ms, rate {args.rate or 'unlimited'})", flush=True)
-        while True:
-            signals = impairer.poll(read_fd)
-            if signal.SIGUSR1 in signals and args.stats:
-                _append_json(args.stats, {"final": False, **impairer.snapshot(reset=True)})
-            if any(s in signals for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)):
-                break
+        _serve(impairer, wake_fd, args.stats)
     finally:
         for ns, rule in reversed(added):
             _iptables(ns, "-D", rule)
@@ -365,6 +341,64 @@ def main(argv: list[str] | None = None) -> int:
         if args.stats:
             _append_json(args.stats, {"final": True, **final})
     return 0
+
+
+def _directions(args: argparse.Namespace, plan: dict[int, tuple[str, str | None, str]]
+                ) -> dict[int, Direction]:
+    """A Direction per queue, each with its own seeds so the two directions draw
+    independently."""
+    return {queue: Direction(name, parse_loss_spec(args.loss, seed=args.seed + index),
+                             delay_model(args.delay, args.jitter, args.seed + 100 + index),
+                             args.rate, args.limit)
+            for index, (queue, (name, _, _)) in enumerate(plan.items())}
+
+
+def _signals_to_fd() -> int:
+    """Route SIGTERM, SIGINT, SIGUSR1 and SIGHUP to a pipe and return its read end, so the
+    select loop wakes on them and handles them between verdicts."""
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(read_fd, False)
+    os.set_blocking(write_fd, False)
+    signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGHUP):
+        signal.signal(sig, lambda *_: None)  # handled through the wakeup fd
+    return read_fd
+
+
+def _real_time_priority(priority: int) -> None:
+    """SCHED_FIFO: verdicts on time even when the machine is busy (it sleeps in select
+    otherwise); without it the impairer runs on, warning that timing may suffer."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (OSError, AttributeError) as error:
+        print(f"nfqueue impairer: no real-time priority ({error}); timing may suffer under load",
+              file=sys.stderr)
+
+
+def _add_rules(plan: dict[int, tuple[str, str | None, str]],
+               added: list[tuple[str | None, list[str]]]) -> bool:
+    """Send each device's UDP to its queue; every rule added goes into `added` at once, so the
+    caller removes them even when a later one fails (False, after saying why)."""
+    for queue, (_, ns, dev) in plan.items():
+        for rule in iptables_rules(dev, queue):
+            done = _iptables(ns, "-A", rule)
+            if done.returncode != 0:
+                print(f"nfqueue impairer: iptables -A {' '.join(rule)}: {done.stderr.strip()}",
+                      file=sys.stderr)
+                return False
+            added.append((ns, rule))
+    return True
+
+
+def _serve(impairer: Impairer, wake_fd: int, stats: Path | None) -> None:
+    """Give verdicts until SIGTERM, SIGINT or SIGHUP; on SIGUSR1 append a snapshot of the
+    figures to `stats` and start new counters (one phase of the demo per snapshot)."""
+    while True:
+        signals = impairer.poll(wake_fd)
+        if signal.SIGUSR1 in signals and stats:
+            _append_json(stats, {"final": False, **impairer.snapshot(reset=True)})
+        if any(s in signals for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)):
+            return
 
 
 if __name__ == "__main__":
