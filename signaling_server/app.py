@@ -46,6 +46,10 @@ class ServerSettings:
     max_connections: int = 2000
     outbox_limit: int = 256                 # queued outgoing messages before "slow-consumer"
     web_dir: Path | None = DEFAULT_WEB_DIR  # served at / when the folder exists
+    stun_urls: tuple[str, ...] = ()         # STUN servers handed to every peer on join
+    turn_urls: tuple[str, ...] = ()         # TURN servers, with short-lived credentials ...
+    turn_secret: str | None = field(default=None, repr=False)  # ... from coturn's static-auth-secret
+    turn_ttl: int = 6 * 3600                # seconds those credentials stay valid
 
 
 @dataclass(eq=False)
@@ -219,7 +223,10 @@ class Hub:
         members[peer.peer_id] = peer
         peer.room = room
         self.counters.joins += 1
-        self._send(peer, {"type": "joined", "room": room, "peer_id": peer.peer_id, "peers": existing})
+        joined: dict[str, Any] = {"type": "joined", "room": room, "peer_id": peer.peer_id, "peers": existing}
+        if self.settings.stun_urls or self.settings.turn_urls:
+            joined["ice_servers"] = ice_servers_for(self.settings)
+        self._send(peer, joined)
         for other_id in existing:
             self._send(members[other_id], {"type": "peer-joined", "peer_id": peer.peer_id})
         log.info("join: peer %s (%s) in room %s (%d/%d)", peer.peer_id[:8], peer.remote,
@@ -290,6 +297,19 @@ class Hub:
             return True
         own = _normalize_origin(f"{'https' if request.secure else 'http'}://{request.host}")
         return own is not None and normalized.split("://", 1)[1] == own.split("://", 1)[1]
+
+
+def ice_servers_for(settings: ServerSettings) -> list[dict[str, Any]]:
+    """The RTCIceServer list for one peer: the STUN URLs, and the TURN URLs with fresh TURN
+    REST credentials (dred_rtc.rtc.ice.rest_credentials), so no long-lived password leaves."""
+    from dred_rtc.rtc.ice import rest_credentials
+    servers: list[dict[str, Any]] = []
+    if settings.stun_urls:
+        servers.append({"urls": list(settings.stun_urls)})
+    if settings.turn_urls and settings.turn_secret:
+        username, credential = rest_credentials(settings.turn_secret, ttl=settings.turn_ttl)
+        servers.append({"urls": list(settings.turn_urls), "username": username, "credential": credential})
+    return servers
 
 
 def _normalize_origin(origin: str) -> str | None:
