@@ -71,7 +71,8 @@ def peer_options(args: argparse.Namespace):
                        bitrate=args.bitrate if args.bitrate is not None else 32000,
                        fec=bool(args.fec), dred_ms=args.dred_ms if args.dred_ms is not None else 200,
                        impair=args.impair, seed=args.seed, loopback=args.loopback,
-                       ice_servers=ice_servers_from_args(args), ice_policy=args.ice_policy, plc=args.plc, patience=args.patience,
+                       ice_servers=ice_servers_from_args(args), ice_policy=args.ice_policy,
+                       plc=args.plc, patience=args.patience,
                        min_delay_ms=min_delay_from_args(args), max_delay_ms=max_delay_from_args(args),
                        media_timeout=args.media_timeout)
 
@@ -146,13 +147,12 @@ def _open_clock(args: argparse.Namespace):
 
 async def _call(args: argparse.Namespace) -> int:
     from ..audio.wavsink import WavSink
-    from .ice import describe_pair
+    from .ice import IceConfigError, IceServer, TurnError, describe_pair, usable_servers
     from .negotiation import NegotiationError
     from .peer import Peer
     from .signaling import SignalingClient, SignalingError
     from .statschannel import StatsPublisher
 
-    from .ice import IceConfigError, IceServer, TurnError, usable_servers
     options = peer_options(args)
     source = _open_source(args)
     clock = _open_clock(args)
@@ -177,8 +177,8 @@ async def _call(args: argparse.Namespace) -> int:
         await signaling.close()
         raise
     if options.ice_servers:
-        print("dred-rtc call: ICE servers " + "; ".join(IceServer.from_value(s).redacted() for s in options.ice_servers)
-              + f" (policy {options.ice_policy})", file=sys.stderr, flush=True)
+        shown = "; ".join(IceServer.from_value(s).redacted() for s in options.ice_servers)
+        print(f"dred-rtc call: ICE servers {shown} (policy {options.ice_policy})", file=sys.stderr, flush=True)
     sink = WavSink(args.output) if args.output else None
     if sink is not None:
         peer.receiver.sinks.append(sink.write)

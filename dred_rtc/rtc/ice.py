@@ -217,7 +217,8 @@ async def check_turn(server: IceServer, url: IceUrl, timeout: float = TURN_CHECK
     except stun.TransactionTimeout:
         raise TurnError(f"{where}: no answer (STUN transaction timed out)") from None
     except (OSError, ssl_module.SSLError) as error:
-        raise TurnError(f"{where}: {error.strerror if isinstance(error, OSError) and error.strerror else error}") from None
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise TurnError(f"{where}: {reason}") from None
     transport.close()
 
 

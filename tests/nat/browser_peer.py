@@ -34,8 +34,8 @@ async def run(server: str, room: str, mic: Path, result_path: Path, seconds: flo
             started = time.monotonic()
             await page.goto(f"{server}/?room={room}&autojoin=1&raw=1{query}")
             try:
-                await page.wait_for_function("dredClient.state.phase === 'connected' || dredClient.state.phase === 'error'",
-                                             timeout=40_000)
+                await page.wait_for_function(
+                    "dredClient.state.phase === 'connected' || dredClient.state.phase === 'error'", timeout=40_000)
             except Exception as error:  # noqa: BLE001 - report what the page knew
                 result["wait_error"] = str(error)
             result["connect_s"] = time.monotonic() - started
