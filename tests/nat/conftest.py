@@ -15,7 +15,7 @@ from tests.requirements import dred_unavailable, require
 from .coturn import coturn_unavailable
 from dred_rtc.netem.namespaces import list_namespaces
 
-from .testbed import PREFIX, nat_support
+from .testbed import PREFIX, nat_support, remove_leftovers
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +23,7 @@ def nat_bed_ok(root_netns) -> None:
     require("libopus-dred", dred_unavailable())
     require("coturn", coturn_unavailable())
     require("netfilter-nat", nat_support())
+    remove_leftovers()   # from an earlier run that was killed before its own teardown
 
 
 @pytest.fixture(scope="module")

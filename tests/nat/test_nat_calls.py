@@ -56,16 +56,23 @@ def cone(nat_workdir, speech_30s):
         server = start_server(bed, work, secret)
         receiver, sender = run_pair(bed, server, work, "cone", _clip(work, speech_30s, CLEAN_S))
         finish([sender, receiver], CLEAN_S + 60)
+        # the same homes, both peers told to use the relay only (--ice-policy relay); one call
+        # at a time: the envelope measure suffers from a loaded machine's time-stretching
+        relay = run_pair(bed, server, work, "cone-relay", _clip(work, speech_30s, CLEAN_S),
+                         receiver_args=("--ice-policy", "relay"), sender_args=("--ice-policy", "relay"))
+        finish(list(relay), CLEAN_S + 60)
         result = _result(receiver, sender, coturn)
         result["logs"].append((work / "serve.log").read_text())
         result["secret"] = secret
+        result["relay"] = _result(*relay)
+        result["logs"] += result["relay"]["logs"]
         return result
 
 
 @pytest.fixture(scope="module")
 def symmetric(nat_workdir, speech_30s):
-    """Home 1 behind a symmetric NAT, home 2 port-restricted: a clean and a lossy call at once,
-    then a peer whose every TURN credential is wrong."""
+    """Home 1 behind a symmetric NAT, home 2 port-restricted: a clean call, two lossy calls at
+    once, then a peer whose every TURN credential is wrong."""
     work = nat_workdir / "symmetric"
     work.mkdir()
     secret = secrets.token_urlsafe(24)
@@ -73,11 +80,12 @@ def symmetric(nat_workdir, speech_30s):
         coturn = start_coturn(bed, work, secret)
         server = start_server(bed, work, secret)
         clean = run_pair(bed, server, work, "sym-clean", _clip(work, speech_30s, CLEAN_S))
+        finish(list(clean), CLEAN_S + 60)   # alone (see cone); then the two lossy calls at once
         lossy = run_pair(bed, server, work, "sym-lossy", _clip(work, speech_30s, LOSSY_S),
                          receiver_args=("--impair", "lossgen:0.2", "--seed", "3"))
         fixed = run_pair(bed, server, work, "sym-fixed", _clip(work, speech_30s, LOSSY_S),
                          receiver_args=("--impair", "lossgen:0.2", "--seed", "3"), sender_args=FIXED)
-        finish([*clean, *lossy, *fixed], LOSSY_S + 60)
+        finish([*lossy, *fixed], LOSSY_S + 60)
         # a signaling server whose secret is not coturn's, and a wrong password of our own
         wrong_server = start_server(bed, work, "not-" + secret, port=8766)
         wrong_password = "wrong-" + secrets.token_urlsafe(12)
@@ -145,6 +153,20 @@ def test_full_cone_nats_connect_through_stun(cone, speech_30s):
         assert pair["path"] == "srflx", pair       # through the NAT mappings STUN found, no relay
         assert "relay" not in (pair["local"]["type"], pair["remote"]["type"])
         assert pair["dtls_state"] == "connected"
+    assert r >= 0.95
+
+
+def test_relay_policy_uses_only_the_relay_and_reveals_no_address(cone, speech_30s):
+    """Where STUN would do, --ice-policy relay still relays: both ends see only relayed
+    candidates, so neither learns the other's host or NAT address."""
+    result = cone["relay"]
+    r = _correlation(result, speech_30s, CLEAN_S)
+    print(_describe("full-cone/full-cone, --ice-policy relay", result, r))
+    for report in (result["rx"], result["tx"]):
+        pair = _pair(report)
+        assert report["ice"]["policy"] == "relay"
+        assert pair["local"]["type"] == "relay" and pair["remote"]["type"] == "relay", pair
+        assert pair["remote"]["address"].startswith("203.0.113.1:")   # the relay's, not a home's
     assert r >= 0.95
 
 

@@ -35,7 +35,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dred_rtc.netem.namespaces import NetnsError, _alive, list_namespaces, run, teardown_namespaces
+from dred_rtc.netem.namespaces import (NetnsError, _alive, _die_with_parent, list_namespaces, run,
+                                       teardown_namespaces)
 
 PREFIX = "dredrtc-nat-"
 _NAME = re.compile(r"^dredrtc-nat-(\d+)-(?:[a-z0-9]+-)?(pub|r1|h1|r2|h2|probe)$")
@@ -54,6 +55,11 @@ def host_address(home: int) -> str:
 def leftovers() -> list[str]:
     """Test-bed namespaces whose creator is gone (a killed test run)."""
     return [n for n in list_namespaces() if (m := _NAME.match(n)) and not _alive(int(m.group(1)))]
+
+
+def remove_leftovers() -> list[str]:
+    """Tear down what a killed run left (never a live run's namespaces); returns the names."""
+    return teardown_namespaces(leftovers())
 
 
 def nat_support() -> str | None:
@@ -182,8 +188,9 @@ class NatTestbed:
         return ["ip", "netns", "exec", self.ns(role), *argv]
 
     def spawn(self, role: str, argv: Sequence[str], **kwargs) -> subprocess.Popen:
-        """A process inside namespace `role` (pub, r1, h1, r2, h2); ended by close()."""
-        proc = subprocess.Popen(self.command(role, argv), **kwargs)
+        """A process inside namespace `role` (pub, r1, h1, r2, h2); ended by close(), or by the
+        kernel if this process dies first (PR_SET_PDEATHSIG survives `ip netns exec`'s exec)."""
+        proc = subprocess.Popen(self.command(role, argv), preexec_fn=_die_with_parent, **kwargs)
         self.processes.append(proc)
         return proc
 
