@@ -7,10 +7,9 @@ import sys
 import time
 from pathlib import Path
 
+from ..jitter.choice import MAX_DELAY_MS, MIN_DELAY_MS, add_playout_arguments, playout_from_args
 from .conditions import (CONDITIONS, DEFAULT_BITRATES, DEFAULT_LOSSES, POLICIES, QUICK_LOSSES,
-                         Playout, check_loss_spec)
-from ..sim.command import (MAX_DELAY_MS, MIN_DELAY_MS, add_playout_arguments, max_delay_from_args,
-                           min_delay_from_args)
+                         check_loss_spec)
 
 QUICK_CLIPS = 4
 
@@ -116,8 +115,7 @@ def run(args) -> int:
         raise _usage("--clips must be >= 1")
     if args.workers is not None and args.workers < 1:
         raise _usage("--workers must be >= 1")
-    playout = Playout(patience=args.patience, min_delay_ms=min_delay_from_args(args),
-                      max_delay_ms=max_delay_from_args(args))
+    playout = playout_from_args(args)
     sweep = delay_sweep_from_args(args.delay_sweep)
     resamplers = ("soxr", "poly") if args.resampler == "both" else (args.resampler,)
     losses = args.loss or (QUICK_LOSSES if args.quick else DEFAULT_LOSSES)

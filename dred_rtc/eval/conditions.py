@@ -1,11 +1,12 @@
 """What is compared: conditions, loss settings, and how each becomes a simulated call.
 
-A condition is a sender/receiver configuration (FEC, DRED depth, PLC). `adaptive` asks the
-live peer's redundancy controller (dred_rtc.rtc.controller) for the settings, driven by the
-loss the sender would have measured before the clip: a separate realisation of the same loss
-process (for a trace: the trace itself), reported once per second as RTCP receiver reports
-and the receiver's burst report would be. The encoder's expected loss for fixed conditions
-is the loss setting's nominal rate, as `opus_demo -loss P` is given it.
+A condition is a sender/receiver configuration (FEC, DRED depth, PLC). `adaptive` runs the
+live peer's redundancy controller (dred_rtc.rtc.controller) in the simulated call's loop:
+the receiver's loss meter reports every second, the reports reach the sender one one-way
+delay later, and the encoder follows the controller's decisions during the clip, after a
+warm-up of `ADAPTIVE_WARMUP_S` seconds of the same loss process (a call in progress; see
+dred_rtc.sim.feedback). The encoder's expected loss for fixed conditions is the loss
+setting's nominal rate, as `opus_demo -loss P` is given it.
 
 `sim_options()` is the ONE place that knows SimOptions' field names.
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..impair import ImpairSpecError, parse_loss_spec
+from ..jitter.choice import PlayoutChoice
 
 #: ladder order (human ladder, docs/facts.md: lossy < deep PLC < LBRR < DRED < DRED+LBRR < clean)
 LADDER = ["plc-classic", "plc-deep", "lbrr", "dred", "dred+lbrr", "clean"]
@@ -41,9 +43,8 @@ REFERENCE_FIGURES = {
 }
 REFERENCE_CLEAN = 3.98
 
-#: window of loss the adaptive sender has measured before a clip, and its report interval
-HISTORY_PACKETS = 750   # 15 s
-REPORT_PACKETS = 50     # 1 s
+#: seconds of the call the adaptive sender has run its loop for before the clip starts
+ADAPTIVE_WARMUP_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -86,44 +87,10 @@ def call_seed(seed: int, clip: str, loss: str) -> int:
     return _mix("call", seed, clip, loss)
 
 
-def measured_history(loss: str, seed: int, clip: str) -> tuple[list[float], list[float | None]]:
-    """Per-report loss fractions and mean burst lengths the sender would have been told."""
-    if loss.strip().lower().startswith("trace:"):
-        model = parse_loss_spec(loss)
-        packets = max(HISTORY_PACKETS, model.trace.size)
-    else:
-        model = parse_loss_spec(loss, seed=_mix("history", seed, clip, loss))
-        packets = HISTORY_PACKETS
-    pattern = model.pattern(packets)
-    fractions: list[float] = []
-    bursts: list[float | None] = []
-    for start in range(0, packets - REPORT_PACKETS + 1, REPORT_PACKETS):
-        window = pattern[start:start + REPORT_PACKETS]
-        lost = int(window.sum())
-        # bursts that start inside this window (a run continuing from the previous one is not new)
-        starts = int(np.sum(window[1:] & ~window[:-1])) + int(window[0] and not (start and pattern[start - 1]))
-        fractions.append(lost / window.size)
-        bursts.append(lost / starts if starts else None)
-    return fractions, bursts
-
-
-def adaptive_settings(loss: str, bitrate: int, seed: int, clip: str) -> tuple[Settings, str]:
-    """The live controller's choice within a `bitrate` budget, after the measured history."""
-    from ..rtc.controller import Limits, RedundancyController
-
-    controller = RedundancyController(limits=Limits(max_bitrate=bitrate, fec_allowed=True,
-                                                    dred_max_ms=DRED_MS))
-    fractions, bursts = measured_history(loss, seed, clip)
-    now = 0.0
-    for fraction, burst in zip(fractions, bursts):
-        now += 1.0
-        controller.observe_loss(fraction, now)
-        if burst is not None:
-            controller.observe_burst(burst, now)
-    decision = controller.decide(now)
-    chosen = decision.settings if decision is not None else controller.settings
-    return (Settings(chosen.bitrate, chosen.fec, chosen.dred_ms, "deep", chosen.expected_loss),
-            decision.reason if decision is not None else "")
+def adaptive_limits(bitrate: int) -> Settings:
+    """What the adaptive sender may use: the bitrate budget, LBRR allowed, DRED up to 1 s
+    (its actual settings come out of the call's loop, `report["sim"]["sender"]`)."""
+    return Settings(bitrate, True, DRED_MS, "deep")
 
 
 def check_loss_spec(spec: str) -> str:
@@ -138,49 +105,14 @@ def check_loss_spec(spec: str) -> str:
     return spec.strip()
 
 
-@dataclass(frozen=True)
-class Playout:
-    """One real-time receiver: how it trades delay for rebuilt frames. None leaves a choice to
-    the jitter buffer's own defaults (JitterConfig), so "default" follows them when they change;
-    the reference policy has no such choice."""
-
-    patience: bool | None = None      # None: the jitter buffer's default
-    min_delay_ms: int | None = None   # None: the jitter buffer's own floor
-    max_delay_ms: int | None = None   # None: the jitter buffer's own budget
-
-    @classmethod
-    def steady(cls, delay_ms: int) -> Playout:
-        """Playout held at `delay_ms`: no patience, and floor = ceiling leaves the delay
-        estimator nothing to move."""
-        return cls(patience=False, min_delay_ms=delay_ms, max_delay_ms=delay_ms)
-
-    @property
-    def steady_ms(self) -> int | None:
-        """The held delay of a steady receiver (None: the delay may move)."""
-        held = self.patience is False and self.min_delay_ms == self.max_delay_ms
-        return self.min_delay_ms if held else None
-
-    @property
-    def label(self) -> str:
-        """'default', 'steady 70', or what the user forced, e.g. 'patience off, floor 160 ms'."""
-        if self.steady_ms is not None:
-            return f"steady {self.steady_ms}"
-        parts = [] if self.patience is None else [f"patience {'on' if self.patience else 'off'}"]
-        parts += [] if self.min_delay_ms is None else [f"floor {self.min_delay_ms} ms"]
-        parts += [] if self.max_delay_ms is None else [f"ceiling {self.max_delay_ms} ms"]
-        return ", ".join(parts) or "default"
-
-    def as_dict(self) -> dict:
-        return {**asdict(self), "label": self.label}
-
-
 def sim_options(settings: Settings, *, loss: str, policy: str, seed: int, jitter: str,
-                playout: Playout = Playout()):
-    """The adapter to the simulator's option names."""
+                playout: PlayoutChoice = PlayoutChoice(), adaptive: bool = False):
+    """The adapter to the simulator's option names (`adaptive`: `settings` are the limits
+    of the sender's loop)."""
     from ..sim import SimOptions
 
     return SimOptions(loss=loss, jitter=jitter, bitrate=settings.bitrate, dred_ms=settings.dred_ms,
                       fec=settings.fec, plc=settings.plc, policy=policy, seed=seed,
-                      expected_loss=settings.expected_loss, patience=playout.patience,
-                      min_delay_ms=playout.min_delay_ms, max_delay_ms=playout.max_delay_ms,
-                      keep_log=True)
+                      expected_loss=None if adaptive else settings.expected_loss,
+                      playout=playout, keep_log=True, adaptive=adaptive,
+                      warmup_s=ADAPTIVE_WARMUP_S if adaptive else 0.0)

@@ -17,15 +17,16 @@ import os
 import re
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from .conditions import (CONDITIONS, Playout, Settings, adaptive_settings, call_seed,
-                         fixed_settings, sim_options)
+from ..jitter.choice import PlayoutChoice
+from .conditions import (CONDITIONS, Settings, adaptive_limits, call_seed, fixed_settings,
+                         sim_options)
 from .corpus import Clip
 
 #: per-frame playout delay histogram: 5 ms bins from -20 to 600 ms
@@ -45,8 +46,11 @@ class Job:
     seed: int          # simulator seed: same for all conditions of a clip x loss
     jitter: str
     wav: str | None = None
-    note: str = ""
-    playout: Playout = Playout()
+    playout: PlayoutChoice = PlayoutChoice()
+
+    @property
+    def adaptive(self) -> bool:
+        return self.condition == "adaptive"
 
 
 @dataclass
@@ -63,7 +67,7 @@ def _slug(text: str) -> str:
 
 def plan_jobs(clips: list[Clip], losses: list[str], bitrates: list[int], conditions: list[str],
               policies: list[str], seed: int, jitter: str = "none",
-              keep_dir: Path | None = None, playout: Playout = Playout(),
+              keep_dir: Path | None = None, playout: PlayoutChoice = PlayoutChoice(),
               sweep: Sequence[int] = ()) -> Plan:
     """Every job of a sweep, in report order. Clean runs once per clip x bitrate (loss none,
     real-time policy: with nothing lost there is nothing for the reference to do better).
@@ -71,10 +75,10 @@ def plan_jobs(clips: list[Clip], losses: list[str], bitrates: list[int], conditi
     `policies` says: the frontier is real-time by definition); the reference has no delay
     to sweep, so it runs once."""
     plan = Plan()
-    steady = [Playout.steady(delay) for delay in dict.fromkeys(sweep)]
+    steady = [PlayoutChoice.steady(delay) for delay in dict.fromkeys(sweep)]
     for bitrate in bitrates:
         for clip in clips:
-            entries: list[tuple[str, str, str, Playout]] = []
+            entries: list[tuple[str, str, str, PlayoutChoice]] = []
             if "clean" in conditions:
                 entries.append(("clean", "realtime", "none", playout))
             for loss in losses:
@@ -85,9 +89,8 @@ def plan_jobs(clips: list[Clip], losses: list[str], bitrates: list[int], conditi
                         entries.append((condition, policy, loss, playout))
                     entries += [(condition, "realtime", loss, receiver) for receiver in steady]
             for condition, policy, loss, receiver in entries:
-                note = ""
                 if condition == "adaptive":
-                    settings, note = adaptive_settings(loss, bitrate, seed, clip.name)
+                    settings = adaptive_limits(bitrate)
                 else:
                     settings = fixed_settings(condition, bitrate)
                 wav = None
@@ -96,7 +99,7 @@ def plan_jobs(clips: list[Clip], losses: list[str], bitrates: list[int], conditi
                     wav = str(keep_dir / clip.name /
                               f"{condition}-{name}-{_slug(loss)}-{bitrate // 1000}k.wav")
                 plan.jobs.append(Job(len(plan.jobs), clip, condition, policy, loss, bitrate,
-                                     settings, call_seed(seed, clip.name, loss), jitter, wav, note,
+                                     settings, call_seed(seed, clip.name, loss), jitter, wav,
                                      receiver))
     return plan
 
@@ -138,7 +141,7 @@ def run_job(job: Job) -> tuple[int, dict, np.ndarray]:
         raise RuntimeError("init_worker() was not called in this process")
     pcm = _load(job.clip)
     options = sim_options(job.settings, loss=job.loss, policy=job.policy, seed=job.seed,
-                          jitter=job.jitter, playout=job.playout)
+                          jitter=job.jitter, playout=job.playout, adaptive=job.adaptive)
     result = simulate(pcm, options)
     scores = _metrics(pcm, result.output, result.retimed)
     report = result.report
@@ -167,16 +170,27 @@ def run_job(job: Job) -> tuple[int, dict, np.ndarray]:
         "loss_measured": round(frames["lost_network"] / input_frames, 6),
         "delay_ms": {"mean": round(float(report["delay_ms"]["mean"]), 3),
                      "p95": round(float(report["delay_ms"]["p95"]), 3)},
-        "settings": job.settings.as_dict(),
+        "settings": _settings_played(job, sim.get("sender", {})),
         "sent_kbps": round(float(sim["bitrate_kbps"]), 3) if "bitrate_kbps" in sim else None,
         "seed": job.seed,
         "wav": job.wav,
     }
-    if job.note:
-        row["adaptive_reason"] = job.note
+    if job.adaptive:
+        sender = sim["sender"]
+        row["adaptive_reason"] = sender["reason"]
+        row["adaptive_changes"] = len(sender["changes"])
     if job.policy == "reference":
         row["opus_demo"] = _opus_demo_check(pcm, options, result)
     return job.index, row, histogram.astype(np.int64)
+
+
+def _settings_played(job: Job, sender: dict) -> dict:
+    """The condition's settings; for `adaptive`, those the loop had chosen when the clip began."""
+    if not job.adaptive:
+        return job.settings.as_dict()
+    start = sender["start"]
+    return Settings(start["bitrate"], start["fec"], start["dred_ms"], job.settings.plc,
+                    start["expected_loss"]).as_dict()
 
 
 def _opus_demo_check(pcm: np.ndarray, options, result) -> dict | None:
@@ -186,6 +200,13 @@ def _opus_demo_check(pcm: np.ndarray, options, result) -> dict | None:
 
     if not opus_demo_path().is_file():
         return None
+    sender = result.report["sim"]["sender"]
+    if sender["adaptive"]:
+        if sender["changes"]:
+            return None  # opus_demo cannot change settings during a call
+        start = sender["start"]  # fixed during the clip: opus_demo can play the same call
+        options = replace(options, adaptive=False, bitrate=start["bitrate"], fec=start["fec"],
+                          dred_ms=start["dred_ms"], expected_loss=start["expected_loss"])
     return compare_with_opus_demo(pcm, options, result)
 
 

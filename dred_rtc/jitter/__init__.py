@@ -1,14 +1,22 @@
-"""Adaptive jitter buffer: packet store, delay estimation, per-frame decision, time-stretch, stats."""
+"""Receivers' playout: packet store, DRED store, delay estimation, policies, time-stretch, stats."""
 
 from .buffer import BufferedPacket, Insert, PacketBuffer
-from .decision import Decider, Decision, Plan, ReferenceDecider, Stretch
+from .config import CEILING_MS, JitterConfig
+from .decision import Decision, Operation, Plan, Reason, Stretch
 from .delay import DelayEstimator
-from .jitterbuffer import JitterBuffer, JitterConfig
+from .dredstore import DredStore
+from .frame import PlayedFrame
+from .jitterbuffer import JitterBuffer, make_playback
 from .packet import ReceivedPacket
+from .playback import Playback
+from .policy import Context, RealtimePolicy
+from .rebuild import RebuildLedger
+from .reference import ReferencePlayback, ReferencePolicy
 from .stats import JitterStats
 
 __all__ = [
-    "BufferedPacket", "Decider", "Decision", "DelayEstimator", "Insert", "JitterBuffer",
-    "JitterConfig", "JitterStats", "PacketBuffer", "Plan", "ReceivedPacket", "ReferenceDecider",
-    "Stretch",
+    "BufferedPacket", "CEILING_MS", "Context", "Decision", "DelayEstimator",
+    "DredStore", "Insert", "JitterBuffer", "JitterConfig", "JitterStats", "Operation",
+    "PacketBuffer", "Plan", "PlayedFrame", "Playback", "RealtimePolicy", "Reason", "RebuildLedger",
+    "ReceivedPacket", "ReferencePlayback", "ReferencePolicy", "Stretch", "make_playback",
 ]

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .decision import Decision, Plan
+from .decision import Decision, Plan, Reason
+from .frame import PlayedFrame
 
 _DECISIONS = [d.value for d in Decision]
 _DELAY_BIN_MS = 0.25          # without the log, delays go into a fixed histogram (p95)
@@ -65,9 +66,9 @@ class JitterStats:
             self.fec_used += 1
         if not plan.advance:
             self.units["expand"] += 1
-        if plan.reason == "dtx":
+        if plan.reason is Reason.DTX:
             self.units["dtx"] += 1
-        if plan.decision is Decision.PLC and plan.reason in ("lost", "underrun"):
+        if plan.decision is Decision.PLC and plan.reason in (Reason.LOST, Reason.UNDERRUN):
             self.units["lost"] += 1
         if plan.decision is Decision.PLC:
             self.concealed_samples += samples
@@ -80,10 +81,10 @@ class JitterStats:
     def silent(self, samples: int) -> None:
         self.silent_concealed_samples += samples
 
-    def played(self, decision: Decision, delay: float, target: float, from_packet: int,
-               action: str) -> None:
+    def played(self, frame: PlayedFrame) -> None:
         """One output frame after playout started."""
-        self.frames[decision.value] += 1
+        delay, target, from_packet = frame.delay, frame.target, frame.from_packet
+        self.frames[frame.decision.value] += 1
         self._delay_count += 1
         self._delay_total += delay
         self._delay_max = delay if self._delay_count == 1 else max(self._delay_max, delay)
@@ -98,9 +99,7 @@ class JitterStats:
         self.delay_sum += max(0.0, delay) * from_packet
         self.target_sum += target * from_packet
         if self.keep_log:
-            self.frame_log.append({"frame": self._delay_count - 1, "decision": decision.value,
-                                   "delay_ms": round(delay * 1000.0, 3),
-                                   "target_ms": round(target * 1000.0, 3), "action": action})
+            self.frame_log.append(frame.as_log(self._delay_count - 1))
 
     def report(self, *, lost_network: int, received: int, discarded: int) -> dict:
         total = sum(self.frames.values())

@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass
 from .recovery import RecoveryEstimator
 
 #: Opus at 20 ms frames: one frame of packetisation plus 6.5 ms of encoder look-ahead
-CODEC_LATENCY_MS = 26.5
+ENCODER_LOOKAHEAD_MS = 6.5
+CODEC_LATENCY_MS = 20.0 + ENCODER_LOOKAHEAD_MS
 
 
 class TargetReason(enum.Enum):

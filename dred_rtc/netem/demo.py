@@ -265,12 +265,10 @@ def run_inprocess(args: argparse.Namespace, params: LinkParams, clip: Path, out_
 
 
 def rebuilt_fraction(report: dict) -> float | None:
-    """Frames rebuilt from redundancy (LBRR + DRED) per frame the network lost."""
-    frames = report.get("frames", {})
-    lost = frames.get("lost_network") or 0
-    if not lost:
-        return None
-    return ((frames.get("lbrr") or 0) + (frames.get("dred") or 0)) / lost
+    """Frames rebuilt from redundancy (LBRR + DRED) per frame the network lost (the
+    receiver's rebuild ledger); None when nothing was lost."""
+    rebuild = report.get("rebuild", {})
+    return rebuild.get("rebuilt_fraction") if rebuild.get("lost") else None
 
 
 def _teardown_left(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..audio.wav import FRAME
 from ..cli import UsageError
-from ..sim.command import add_playout_arguments, max_delay_from_args, min_delay_from_args
+from ..jitter.choice import add_playout_arguments, playout_from_args
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +72,7 @@ def peer_options(args: argparse.Namespace):
                        fec=bool(args.fec), dred_ms=args.dred_ms if args.dred_ms is not None else 200,
                        impair=args.impair, seed=args.seed, loopback=args.loopback,
                        ice_servers=ice_servers_from_args(args), ice_policy=args.ice_policy,
-                       plc=args.plc, patience=args.patience,
-                       min_delay_ms=min_delay_from_args(args), max_delay_ms=max_delay_from_args(args),
+                       plc=args.plc, playout=playout_from_args(args),
                        media_timeout=args.media_timeout)
 
 

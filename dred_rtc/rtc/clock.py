@@ -32,6 +32,11 @@ class PlayoutClock(ABC):
     @abstractmethod
     def stop(self) -> None: ...
 
+    @property
+    def output_latency_ms(self) -> float | None:
+        """What the output adds after a frame is pulled (None: a file or a track: nothing)."""
+        return None
+
 
 class TimerClock(PlayoutClock):
     """Wall-clock ticks on the event loop, scheduled against absolute due times so timer
@@ -97,3 +102,12 @@ class DeviceClock(PlayoutClock):
 
     def stop(self) -> None:
         self._stopped.set()
+
+    @property
+    def output_latency_ms(self) -> float | None:
+        """The device's output latency as PortAudio reports it, once the stream is open."""
+        latency = getattr(self.sink, "latency", None) if self.sink is not None else None
+        try:
+            return 1000.0 * float(latency) if latency is not None else None
+        except Exception:  # noqa: BLE001 - a stream closing under us
+            return None

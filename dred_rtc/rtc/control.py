@@ -1,7 +1,9 @@
 """The "control" data channel between two peers: small JSON messages RTCP cannot carry.
 
-    {"type": "loss", "fraction": 0.19, "mean_burst": 2.1, "expected": 50}   receiver -> sender,
+    {"type": "loss", "fraction": 0.19, "mean_burst": 2.1, "expected": 50,
+     "delay_ms": 80.0, "budget_ms": 123.5}                                  receiver -> sender,
         once per second: loss and burstiness of what arrived (burstiness decides LBRR vs DRED)
+        and the playout delay now and at most (what redundancy can still be waited for)
     {"type": "clock", "rtp_origin": 123, "start_time": 1732650000.25}      sender -> receiver:
         RTP timestamp and wall time of the first sample (mouth-to-ear delay on a shared clock)
     {"type": "end", "frames": 1500}    sender -> receiver: the input ended after this many frames
@@ -23,8 +25,13 @@ CHANNEL_LABEL = "control"
 CHANNEL_ID = 0
 
 
-def loss(fraction: float, mean_burst: float | None, expected: int) -> dict:
-    return {"type": "loss", "fraction": round(fraction, 4), "mean_burst": mean_burst, "expected": expected}
+def loss(fraction: float, mean_burst: float | None, expected: int, *,
+         delay_ms: float | None = None, budget_ms: float | None = None) -> dict:
+    message = {"type": "loss", "fraction": round(fraction, 4), "mean_burst": mean_burst,
+               "expected": expected}
+    if delay_ms is not None and budget_ms is not None:
+        message["delay_ms"], message["budget_ms"] = round(delay_ms, 1), round(budget_ms, 1)
+    return message
 
 
 def clock(rtp_origin: int, start_time: float) -> dict:
@@ -60,7 +67,9 @@ def parse(data: object) -> dict | None:
     kind = message.get("type")
     if kind == "loss":
         burst = message.get("mean_burst")
-        if _number(message.get("fraction")) and (burst is None or _number(burst)):
+        optional = [message.get(key) for key in ("delay_ms", "budget_ms")]
+        if (_number(message.get("fraction")) and (burst is None or _number(burst))
+                and all(value is None or (_number(value) and value >= 0) for value in optional)):
             return message
     elif kind == "clock":
         if _number(message.get("rtp_origin")) and _number(message.get("start_time")) \

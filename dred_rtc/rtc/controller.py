@@ -52,6 +52,19 @@ class Settings:
                 f"DRED {self.dred_ms} ms, expected loss {self.expected_loss}%")
 
 
+def configure(encoder, settings: Settings, previous: Settings | None = None) -> None:
+    """Tell an opus.Encoder what changed from `previous` (all of it if None); libopus applies
+    each setting from the next packet on. The live sender and the simulator both use this."""
+    if previous is None or settings.bitrate != previous.bitrate:
+        encoder.bitrate = settings.bitrate
+    if previous is None or settings.fec != previous.fec:
+        encoder.fec = settings.fec
+    if previous is None or settings.dred_ms != previous.dred_ms:
+        encoder.dred_ms = settings.dred_ms
+    if previous is None or settings.expected_loss != previous.expected_loss:
+        encoder.expected_loss = settings.expected_loss
+
+
 def _round_up(value: float, step: int) -> int:
     return int(math.ceil(value / step) * step)
 
@@ -60,6 +73,15 @@ def dred_depth_ms(burst: float, limit: int) -> int:
     """Depth that reaches back over a long burst (about 3x the mean) plus a jitter margin."""
     return max(0, min(limit, max(200, _round_up(100 + 80 * burst, 20))))
 
+
+def usable_depth_ms(budget_ms: float) -> int:
+    """The deepest DRED a receiver can play: it waits at most its delay budget for the packet
+    after a loss, and libopus's coverage reaches one frame past the coded depth."""
+    return max(40, _round_up(budget_ms + 20, 20))
+
+
+#: a receiver that cannot wait two frames for redundancy only ever gets LBRR's one frame in time
+LBRR_ONLY_BELOW_MS = 50
 
 LBRR_BELOW_LOSS = 0.15   # below 48 kb/s: LBRR beats DRED alone up to here (dred-rtc eval)
 LBRR_MAX_BURST = 2.0     # ... in bursts this short; LBRR repairs one frame per loss event
@@ -88,8 +110,10 @@ def fec_fits(loss: float, bitrate: int, burst: float) -> bool:
     return True
 
 
-def choose(loss: float, burst: float | None, limits: Limits) -> tuple[Settings, str]:
-    """Settings for a smoothed loss fraction and mean burst length (packets), with the reason.
+def choose(loss: float, burst: float | None, limits: Limits,
+           usable_ms: float | None = None) -> tuple[Settings, str]:
+    """Settings for a smoothed loss fraction and mean burst length (packets), with the reason;
+    `usable_ms`: the receiver's delay budget, if it said (DRED deeper is never played).
 
     A pure function: the same measurement and budget always give the same answer.
     """
@@ -98,6 +122,9 @@ def choose(loss: float, burst: float | None, limits: Limits) -> tuple[Settings, 
         burst = 1.0 / (1.0 - loss) if loss < 1.0 else 10.0  # independent losses
     budget = max(MIN_BITRATE, int(limits.max_bitrate))
     dred_limit = max(0, int(limits.dred_max_ms))
+    if usable_ms is not None and dred_limit > 0:
+        dred_limit = min(dred_limit, usable_depth_ms(usable_ms))
+    short_wait = usable_ms is not None and usable_ms < LBRR_ONLY_BELOW_MS
 
     if loss < CLEAN_LOSS:
         bitrate = min(budget, CLEAN_BITRATE)
@@ -118,8 +145,11 @@ def choose(loss: float, burst: float | None, limits: Limits) -> tuple[Settings, 
         return Settings(bitrate, fec, 0, expected), reason
 
     depth = dred_depth_ms(burst, dred_limit)
-    fec = limits.fec_allowed and fec_fits(loss, bitrate, burst)
-    if fec and lbrr_starves_dred(expected, bitrate):
+    fec = limits.fec_allowed and (fec_fits(loss, bitrate, burst) or short_wait)
+    if fec and short_wait:
+        reason = (f"the receiver waits at most {usable_ms:.0f} ms: only LBRR's frame arrives "
+                  f"in time (DRED {depth} ms beside it)")
+    elif fec and lbrr_starves_dred(expected, bitrate):
         reason = (f"{bitrate // 1000} kb/s at {100 * loss:.0f} % loss in short bursts: LBRR repairs "
                   f"them best (libopus leaves DRED no bits beside it here)")
     elif fec:
@@ -192,6 +222,7 @@ class RedundancyController:
     fixed: Fixed | None = None
     estimate: LossEstimate = field(default_factory=LossEstimate)
     burst: float | None = None
+    usable_ms: float | None = None  # the receiver's playout delay budget, once it says
     hold_s: float = 2.0           # minimum time between FEC toggles and bitrate/depth changes
     loss_step: int = 3            # expected loss moves by at least this many points ...
     loss_step_ratio: float = 0.2  # ... and this fraction of itself (no chasing report noise)
@@ -209,10 +240,15 @@ class RedundancyController:
         if mean_burst >= 1.0:
             self.burst = mean_burst if self.burst is None else self.burst + 0.3 * (mean_burst - self.burst)
 
+    def observe_playout(self, budget_ms: float, now: float) -> None:
+        """The receiver's delay budget: how long it can wait for redundancy."""
+        if budget_ms >= 0:
+            self.usable_ms = budget_ms
+
     def target(self) -> tuple[Settings, str]:
         loss = self.estimate.value
         if self.fixed is None:
-            return choose(loss, self.burst, self.limits)
+            return choose(loss, self.burst, self.limits, self.usable_ms)
         floor = DRED_MIN_LOSS_PERC if self.fixed.dred_ms > 0 else 0
         measured = 0 if loss < CLEAN_LOSS else int(math.ceil(100 * loss))
         expected = min(MAX_EXPECTED_LOSS, max(floor, measured))

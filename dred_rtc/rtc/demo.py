@@ -77,29 +77,45 @@ def run_condition(name: str, extra: list[str], server: str, clip: Path, out_dir:
 
 
 def rebuilt_counts(report: dict) -> tuple[int, int, int, int]:
-    """(lost, by LBRR, by DRED, concealed) in media frames. Decoder calls ("units") count what
-    replaced each lost frame; played frames ("frames") also hold time-stretch and patience."""
-    frames, units = report.get("frames", {}), report.get("units") or report.get("frames", {})
-    lost = int(frames.get("lost_network", report.get("network", {}).get("packets_lost", 0)) or 0)
-    lbrr, dred = int(units.get("lbrr", 0)), int(units.get("dred", 0))
-    return lost, lbrr, dred, max(0, lost - lbrr - dred)
+    """(lost, by LBRR, by DRED, concealed) in network-lost media frames, from the receiver's
+    rebuild ledger (docs/contracts.md: `rebuild`)."""
+    rebuild = report.get("rebuild", {})
+    lost, lbrr, dred = (int(rebuild.get(key, 0) or 0) for key in ("lost", "lbrr", "dred"))
+    return lost, lbrr, dred, lost - lbrr - dred
 
 
-def results_table(results: list[Result]) -> str:
-    rows = [("condition", "lost frames", "LBRR", "DRED", "concealed", "rebuilt", "mean delay")]
-    for r in results:
+def plcmos_scores(paths: list[Path]) -> list[float | None]:
+    """PLCMOS v2 of each WAV (no reference needed), or None where the eval extra is missing."""
+    try:
+        from ..audio.wav import read_wav
+        from ..eval.metrics import MetricsUnavailable, Plcmos
+        model = Plcmos(seed=1, threads=1)
+    except (ImportError, MetricsUnavailable):
+        return [None] * len(paths)
+    return [model(read_wav(path)) for path in paths]
+
+
+def results_table(results: list[Result], scores: list[float | None] | None = None,
+                  input_score: float | None = None) -> str:
+    scores = scores or [None] * len(results)
+    rows = [("condition", "lost frames", "LBRR", "DRED", "concealed", "rebuilt", "mouth to ear",
+             "PLCMOS")]
+    for r, score in zip(results, scores):
         lost, lbrr, dred, concealed = rebuilt_counts(r.report)
         delay = r.report.get("delay_ms", {})
-        mean = delay.get("one_way_mean", delay.get("mean"))
+        mean = delay.get("mouth_to_ear_mean", delay.get("one_way_mean", delay.get("mean")))
         rows.append((r.name, str(lost), str(lbrr), str(dred), str(concealed),
-                     f"{min(100.0, 100 * (lbrr + dred) / lost):.0f}%" if lost else "-",
-                     f"{mean:.0f} ms" if isinstance(mean, (int, float)) else "-"))
+                     f"{100 * (lbrr + dred) / lost:.0f}%" if lost else "-",
+                     f"{mean:.0f} ms" if isinstance(mean, (int, float)) else "-",
+                     f"{score:.2f}" if score is not None else "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths)))
              for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines.append("(lost frames: packets the link dropped; LBRR/DRED: lost frames rebuilt from later "
-                 "packets; concealed: the rest, by neural PLC; delay: mouth to ear)")
+                 "packets; concealed: the rest, by neural PLC; mouth to ear: mean delay from the "
+                 "sender's microphone to this speaker; PLCMOS: predicted listening quality 1-5"
+                 + (f", the input itself {input_score:.2f})" if input_score is not None else ")"))
     return "\n".join(lines)
 
 
@@ -190,7 +206,8 @@ def run(args: argparse.Namespace) -> int:
             server.wait(timeout=5)
         except subprocess.TimeoutExpired:
             server.kill()
-    print(results_table(results))
+    input_score, *scores = plcmos_scores([clip] + [r.output for r in results])
+    print(results_table(results, scores, input_score))
     for r in results:
         print(f"{r.name:>10}: {r.output}")
     print(play_files([r.output for r in results]) if not args.no_play else "not played (--no-play)")

@@ -25,7 +25,7 @@ import numpy as np
 from aiortc import RTCPeerConnection, RTCRtpSender
 from aiortc.exceptions import InvalidStateError
 
-from ..jitter.jitterbuffer import JitterConfig
+from ..jitter.choice import PlayoutChoice
 from ..opus import MAX_DRED_MS, capabilities
 from . import control, ice
 from .clock import PlayoutClock, TimerClock
@@ -60,9 +60,7 @@ class PeerOptions:
     plc: str = "deep"
     use_lbrr: bool = True
     use_dred: bool = True
-    patience: bool | None = None  # also wait in speech for the next packet's DRED (None: buffer default)
-    min_delay_ms: int | None = None   # playout delay floor (None: the jitter buffer's own)
-    max_delay_ms: int | None = None   # playout delay ceiling (None: the mouth-to-ear budget)
+    playout: PlayoutChoice = PlayoutChoice()  # the receiver's delay choices (None: defaults)
     media_timeout: float = 3.0    # no RTP for this long: the peer is gone
     report_interval: float = 1.0  # our burst reports to the peer, and stats polling
 
@@ -107,13 +105,9 @@ class Peer:
         self.channel = self.pc.createDataChannel(control.CHANNEL_LABEL, negotiated=True,
                                                  id=control.CHANNEL_ID)
         self.channel.on("message", self._on_message)
-        playout = JitterConfig(plc=options.plc, use_lbrr=options.use_lbrr,
-                               use_dred=options.use_dred and dred_available, keep_log=False,
-                               max_delay_ms=options.max_delay_ms)
-        if options.patience is not None:
-            playout.patience = options.patience
-        if options.min_delay_ms is not None:
-            playout.min_delay_ms = options.min_delay_ms
+        playout = options.playout.config(plc=options.plc, use_lbrr=options.use_lbrr,
+                                         use_dred=options.use_dred and dred_available,
+                                         keep_log=False)
         self.receiver = PlayoutReceiver(playout)
         self.tap = ReceiverTap(self.transceiver.receiver, self.receiver.on_packet, pipeline=self.pipeline)
         self.clock = clock or TimerClock()
@@ -205,6 +199,9 @@ class Peer:
                 log.exception("control loop step failed")
 
     def _control_step(self, now: float) -> None:
+        device_ms = self.clock.output_latency_ms
+        if device_ms is not None:  # the speaker's latency is part of mouth-to-ear delay too
+            self.receiver.set_path_latency(device_ms=device_ms)
         if not self._clock_sent and self.track.rtp_origin is not None and self.track.first_capture is not None:
             self._clock_sent = self._send(control.clock(self.track.rtp_origin, self.track.first_capture))
         if now - self._bytes_mark[0] >= self.options.report_interval:
@@ -213,7 +210,9 @@ class Peer:
             self._bytes_mark = (now, self.track.bytes)
             interval = self.receiver.meter.interval()
             if interval.expected > 0:
-                self._send(control.loss(interval.fraction, interval.mean_burst, interval.expected))
+                delay_ms, budget_ms = self.receiver.playout_delay()
+                self._send(control.loss(interval.fraction, interval.mean_burst, interval.expected,
+                                        delay_ms=delay_ms, budget_ms=budget_ms))
         if self.track.source_ended and not self._end_sent:
             self._end_sent = self._send(control.end(self.track.source_frames or 0))
 
@@ -248,8 +247,11 @@ class Peer:
             return
         kind = message["type"]
         now = time.monotonic() - (self.media_start or time.monotonic())
-        if kind == "loss" and message.get("mean_burst") is not None:
-            self.controller.observe_burst(float(message["mean_burst"]), now)
+        if kind == "loss":
+            if message.get("mean_burst") is not None:
+                self.controller.observe_burst(float(message["mean_burst"]), now)
+            if message.get("budget_ms") is not None:
+                self.controller.observe_playout(float(message["budget_ms"]), now)
         elif kind == "clock":
             self.receiver.sender_clock = SenderClock(int(message["rtp_origin"]), float(message["start_time"]))
         elif kind == "end":

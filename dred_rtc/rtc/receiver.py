@@ -15,8 +15,9 @@ from collections.abc import Callable
 import numpy as np
 
 from ..audio.wav import FRAME, SAMPLE_RATE
-from ..jitter.jitterbuffer import JitterBuffer, JitterConfig
+from ..jitter import JitterBuffer, JitterConfig
 from ..jitter.packet import TS_MOD, ReceivedPacket
+from ..jitter.target import ENCODER_LOOKAHEAD_MS
 from .lossmeter import LossMeter
 
 
@@ -61,6 +62,12 @@ class PlayoutReceiver:
         with self._lock:
             self.buffer.set_path_latency(one_way_ms=one_way_ms, device_ms=device_ms)
 
+    def playout_delay(self) -> tuple[float, float]:
+        """(target, budget) of the playout delay in ms: how long redundancy can be waited for."""
+        with self._lock:
+            target = self.buffer.target
+        return target.ms, target.budget_ms
+
     # -- from the tap (event loop) -------------------------------------------------
     def on_packet(self, seq: int, timestamp: int, ssrc: int, payload: bytes, arrival: float) -> None:
         with self._lock:
@@ -85,7 +92,7 @@ class PlayoutReceiver:
     # -- from the playout clock (any thread) ----------------------------------------
     def pull(self) -> np.ndarray:
         with self._lock:
-            frame = self.buffer.pull(self.clock())
+            frame = self.buffer.pull(self.clock()).pcm
             self.frames_played += 1
             if not self.buffer.playing:
                 # initial buffering: silence that is not part of the stream, so sinks skip it
@@ -115,6 +122,9 @@ class PlayoutReceiver:
             # capture of a 20 ms frame + transit (encode, send, network) + jitter buffer; the
             # transit uses the sender's wall clock: exact on one machine (or NTP-synced hosts)
             delay["one_way_mean"] = round(transit + buffer_mean + 1000.0 * FRAME / SAMPLE_RATE, 2)
+            # what a listener hears: also the encoder's look-ahead and the output device
+            delay["mouth_to_ear_mean"] = round(delay["one_way_mean"] + ENCODER_LOOKAHEAD_MS
+                                               + self.buffer.budget.device_ms, 2)
         report["delay_ms"] = delay
         total = self.meter.total()
         report["network"] = {"packets_expected": total.expected, "packets_received": self.meter.received,

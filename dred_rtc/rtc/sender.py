@@ -18,7 +18,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ..audio.wav import FRAME, SAMPLE_RATE
 from ..opus import Encoder
-from .controller import Settings
+from .controller import Settings, configure
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +58,7 @@ class EncodedAudioTrack(MediaStreamTrack):
 
     def apply(self, settings: Settings) -> None:
         """Change encoder settings between two frames (takes effect on the next packet)."""
-        enc = self.encoder
-        if settings.bitrate != self.settings.bitrate:
-            enc.bitrate = settings.bitrate
-        if settings.fec != self.settings.fec:
-            enc.fec = settings.fec
-        if settings.dred_ms != self.settings.dred_ms:
-            enc.dred_ms = settings.dred_ms
-        if settings.expected_loss != self.settings.expected_loss:
-            enc.expected_loss = settings.expected_loss
+        configure(self.encoder, settings, self.settings)
         self.settings = settings
 
     @property

@@ -68,10 +68,11 @@ def bench_decisions(seconds: float = 10.0) -> dict:
                   for method in ("decode", "decode_lbrr", "decode_dred", "conceal")}
         for method, timer in timers.items():
             setattr(decoder, method, timer)
-        if buffer._parser is not None:
+        parser = buffer.dreds._parser
+        if parser is not None:
             for method in ("parse", "process"):
-                timers[method] = _Timed(getattr(buffer._parser, method))
-                setattr(buffer._parser, method, timers[method])
+                timers[method] = _Timed(getattr(parser, method))
+                setattr(parser, method, timers[method])
         pull_seconds = 0.0
         pulls = 0
         tick = FRAME / 48000

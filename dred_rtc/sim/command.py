@@ -10,15 +10,11 @@ from pathlib import Path
 from ..audio.wav import AudioFileError, read_wav, write_wav
 from ..cli import UsageError
 from ..impair import ImpairSpecError, parse_jitter_spec, parse_loss_spec
-from ..jitter import JitterConfig
-from ..jitter.jitterbuffer import CEILING_MS
+from ..jitter.choice import add_playout_arguments, playout_from_args
 from ..opus import MAX_DRED_MS
 from .options import SimOptions
 from .simulator import simulate
 
-
-MIN_DELAY_MS = 20  # one frame: the least any playout can hold
-MAX_DELAY_MS = CEILING_MS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,44 +48,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def add_playout_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """The real-time receiver's delay choices (shared with `eval` and `call`)."""
-    parser.add_argument("--patience", dest="patience", action=argparse.BooleanOptionalAction,
-                        default=None,
-                        help="real-time receiver: at a loss in speech, conceal without advancing "
-                             "while waiting for the next packet's DRED, then speed up (default "
-                             "off: only a loss that starts in a pause is waited for)")
-    parser.add_argument("--min-delay", type=int, default=None, metavar="MS",
-                        help=f"real-time receiver: lowest playout delay, like WebRTC's "
-                             f"jitterBufferTarget ({MIN_DELAY_MS}..{MAX_DELAY_MS}; default "
-                             f"{JitterConfig.min_delay_ms})")
-    parser.add_argument("--max-delay", type=int, default=None, metavar="MS",
-                        help=f"real-time receiver: highest playout delay ({MIN_DELAY_MS}.."
-                             f"{MAX_DELAY_MS}; default: what keeps mouth-to-ear delay within "
-                             f"{JitterConfig.mouth_to_ear_ms} ms). The buffer grows up to it while "
-                             "the delay lets LBRR/DRED rebuild lost frames; --min-delay D "
-                             "--max-delay D plays at a steady delay D")
-
-
-def _delay_arg(args: argparse.Namespace, name: str) -> int | None:
-    value = getattr(args, name.replace("-", "_"))
-    if value is not None and not MIN_DELAY_MS <= value <= MAX_DELAY_MS:
-        raise UsageError(f"--{name} must be {MIN_DELAY_MS}..{MAX_DELAY_MS} ms, got {value}")
-    return value
-
-
-def min_delay_from_args(args: argparse.Namespace) -> int | None:
-    return _delay_arg(args, "min-delay")
-
-
-def max_delay_from_args(args: argparse.Namespace) -> int | None:
-    maximum = _delay_arg(args, "max-delay")
-    minimum = min_delay_from_args(args)
-    if maximum is not None and minimum is not None and maximum < minimum:
-        raise UsageError(f"--max-delay {maximum} is below --min-delay {minimum}")
-    return maximum
-
-
 def options_from_args(args: argparse.Namespace) -> SimOptions:
     """Validate everything before any work starts; one-line errors."""
     try:
@@ -107,8 +65,7 @@ def options_from_args(args: argparse.Namespace) -> SimOptions:
         raise UsageError(f"--expected-loss must be 0..100, got {args.expected_loss}")
     return SimOptions(loss=args.loss, jitter=args.jitter, bitrate=args.bitrate,
                       dred_ms=args.dred_ms, fec=args.fec, plc=args.plc, policy=args.policy,
-                      patience=args.patience, min_delay_ms=min_delay_from_args(args),
-                      max_delay_ms=max_delay_from_args(args),
+                      playout=playout_from_args(args),
                       use_dred=args.use_dred, seed=args.seed,
                       complexity=args.complexity, expected_loss=args.expected_loss)
 

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..jitter.choice import PlayoutChoice
+
 
 @dataclass
 class SimOptions:
@@ -23,7 +25,6 @@ class SimOptions:
     fec: bool = False
     plc: str = "deep"
     policy: str = "realtime"
-    patience: bool | None = None     # None: the jitter buffer's default
     seed: int = 1
     complexity: int = 10
     expected_loss: int | None = None
@@ -32,10 +33,14 @@ class SimOptions:
     network_delay_ms: float = 0.0    # fixed one-way delay added to every packet
     tick_phase_ms: float = 10.0      # where in a 20 ms period the playout clock ticks
     sender_clock_ppm: float = 0.0    # sender clock error: > 0 runs fast (packets come early)
-    min_delay_ms: int | None = None
-    max_delay_ms: int | None = None
-    patience_budget_ms: int | None = None
+    playout: PlayoutChoice = PlayoutChoice()  # the real-time receiver's delay choices
     keep_log: bool = True
+    # The sender: fixed settings, or (adaptive) the live redundancy controller in the loop,
+    # with `bitrate` as its budget, `dred_ms` its DRED limit and `fec` whether LBRR is allowed;
+    # receiver reports every `report_interval_ms`, after a warm-up of `warmup_s` seconds.
+    adaptive: bool = False
+    warmup_s: float = 0.0
+    report_interval_ms: int = 1000
 
     def as_dict(self) -> dict:
         return asdict(self)

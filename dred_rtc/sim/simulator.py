@@ -10,17 +10,20 @@ The reference policy is non-causal by definition, so it gets every packet up fro
 from __future__ import annotations
 
 import math
-from pathlib import Path
 import sys
 import time
+from dataclasses import asdict, replace
+from pathlib import Path
 
 import numpy as np
 
 from ..impair import ImpairSpecError, parse_jitter_spec, parse_loss_spec
 from ..impair.loss import read_trace
-from ..jitter import JitterBuffer, JitterConfig, ReceivedPacket
-from ..jitter.jitterbuffer import CEILING_MS
+from ..jitter import CEILING_MS, JitterBuffer, JitterConfig, Playback, ReceivedPacket, make_playback
+from ..jitter.target import DelayBudget
 from ..opus import Encoder
+from ..rtc.controller import Limits, configure
+from .feedback import RedundancyLoop, receiver_reports
 from .options import SimOptions, SimResult
 
 SAMPLE_RATE = 48000
@@ -56,18 +59,9 @@ def make_encoder(options: SimOptions, expected_loss: int) -> Encoder:
 
 
 def jitter_config(options: SimOptions) -> JitterConfig:
-    config = JitterConfig(plc=options.plc, use_lbrr=options.use_lbrr,
-                          use_dred=options.use_dred, policy=options.policy,
-                          keep_log=True)  # the unit log feeds the report
-    if options.patience is not None:
-        config.patience = options.patience
-    if options.min_delay_ms is not None:
-        config.min_delay_ms = options.min_delay_ms
-    if options.max_delay_ms is not None:
-        config.max_delay_ms = options.max_delay_ms
-    if options.patience_budget_ms is not None:
-        config.patience_budget_ms = options.patience_budget_ms
-    return config
+    return options.playout.config(plc=options.plc, use_lbrr=options.use_lbrr,
+                                  use_dred=options.use_dred, policy=options.policy,
+                                  keep_log=True)  # the unit log feeds the report
 
 
 def _check(pcm: np.ndarray, options: SimOptions) -> None:
@@ -90,75 +84,33 @@ def simulate(pcm: np.ndarray, options: SimOptions, *, progress: bool = False) ->
     jitter_model = parse_jitter_spec(options.jitter, seed=int(jitter_seed))
     expected = (options.expected_loss if options.expected_loss is not None
                 else expected_loss_percent(options.loss))
-    encoder = make_encoder(options, expected)
-    skip = encoder.lookahead
     n = pcm.size
     input_frames = math.ceil(n / FRAME)
-    total_frames = math.ceil((n + skip) / FRAME) + 1
-    source = np.zeros(total_frames * FRAME, dtype=np.int16)
-    source[:n] = pcm
     rng = np.random.default_rng(int(rtp_seed))
     seq0 = int(rng.integers(0, 1 << 16))
     ts0 = int(rng.integers(0, 1 << 32))
-
-    # A sender clock `ppm` fast captures 20 ms of its time in 20 ms / (1 + ppm 1e-6) of ours.
-    clock_rate = 1.0 + options.sender_clock_ppm * 1e-6
-    packets: list[ReceivedPacket] = []
-    lost = np.zeros(total_frames, dtype=bool)
-    payload_bytes = 0
-    for k in range(total_frames):
-        payload = encoder.encode(source[k * FRAME:(k + 1) * FRAME])
-        payload_bytes += len(payload)
-        drop = loss_model.lost() if k < input_frames else False
-        extra_ms = jitter_model.delay_ms()
-        arrival = (k + 1) * FRAME / SAMPLE_RATE / clock_rate + (options.network_delay_ms + extra_ms) / 1000.0
-        lost[k] = drop
-        if not drop:
+    lost, arrivals = _network(options, loss_model, jitter_model, input_frames,
+                              total_frames=math.ceil((n + _LOOKAHEAD) / FRAME) + 1)
+    sender = _Sender(options, expected, lost, arrivals, one_way_ms=options.network_delay_ms
+                     + jitter_model.mean_ms)
+    skip = sender.encoder.lookahead
+    source = np.zeros(lost.size * FRAME, dtype=np.int16)
+    source[:n] = pcm
+    packets = []
+    for k in range(lost.size):
+        payload = sender.encode(k, source[k * FRAME:(k + 1) * FRAME])
+        if not lost[k]:
             packets.append(ReceivedPacket((seq0 + k) & 0xFFFF, (ts0 + k * FRAME) & 0xFFFFFFFF,
-                                          SSRC, payload, arrival))
+                                          SSRC, payload, float(arrivals[k])))
     packets.sort(key=lambda p: p.arrival)
 
-    buffer = JitterBuffer(jitter_config(options))
-    # the one-way delay a live call estimates as RTCP round-trip time / 2: the path's mean
-    buffer.set_path_latency(one_way_ms=options.network_delay_ms + jitter_model.mean_ms)
-    frames: list[np.ndarray] = []
-    first_ext: int | None = None
-    lead = 0
-    end = skip + n
-    tick = 1.0 / 50.0
-    phase = options.tick_phase_ms / 1000.0
-    next_packet = 0
-    if options.policy == "reference":
-        for packet in packets:
-            buffer.insert(packet)
-        next_packet = len(packets)
-    max_ticks = (total_frames + 200 + int(2 * CEILING_MS / 20)
-                 + int(total_frames * max(0.0, -options.sender_clock_ppm) * 1e-6))
-    covered_until = 0
-    starts: list[int] = []  # per played frame: the media sample its first sample belongs to
-    for j in range(max_ticks):
-        now = j * tick + phase
-        while next_packet < len(packets) and packets[next_packet].arrival <= now:
-            buffer.insert(packets[next_packet])
-            next_packet += 1
-        frame = buffer.pull(now)
-        position = buffer.last_position
-        if first_ext is None:
-            if position is None:
-                continue
-            first_ext = position
-            lead = ((position - ts0) % (1 << 32))
-        relative = lead + (position - first_ext) if position is not None else covered_until
-        if relative >= end:
-            break
-        frames.append(frame)
-        starts.append(relative)
-        covered_until = relative
-        if progress and j % 500 == 0:
-            print(f"[simulate] {j * 0.02:6.1f} s of playout", file=sys.stderr)
-    stream = np.concatenate([np.zeros(lead, dtype=np.int16)] + frames) if frames else np.zeros(0, np.int16)
-    output = _trim(stream, skip, n, options.policy == "reference")
-    retimed = _retime(frames, starts, skip, n)
+    buffer = make_playback(jitter_config(options))
+    if isinstance(buffer, JitterBuffer):
+        # the one-way delay a live call estimates as RTCP round-trip time / 2: the path's mean
+        buffer.set_path_latency(one_way_ms=options.network_delay_ms + jitter_model.mean_ms)
+    played = _play(buffer, packets, options, ts0, skip + n, lost.size, progress)
+    output = _trim(played.stream(), skip, n, options.policy == "reference")
+    retimed = _retime(played.frames, played.starts, skip, n)
 
     report = buffer.report()
     network_lost = int(lost[:input_frames].sum())
@@ -166,17 +118,170 @@ def simulate(pcm: np.ndarray, options: SimOptions, *, progress: bool = False) ->
     report["frames"]["lost_network"] = network_lost
     report["sim"] = {
         "options": options.as_dict(),
-        "expected_loss_percent": expected,
-        "packets_sent": total_frames,
+        "expected_loss_percent": sender.expected_loss,
+        "packets_sent": lost.size,
         "input_frames": input_frames,
-        "bitrate_kbps": payload_bytes * 8 / (total_frames * FRAME / SAMPLE_RATE) / 1000.0,
-        "rebuild": rebuild_summary(buffer, lost, first_ext, lead, input_frames),
+        "bitrate_kbps": sender.payload_bytes * 8 / (lost.size * FRAME / SAMPLE_RATE) / 1000.0,
+        # the receiver's ledger, plus the lost frames it could not know of (before its first
+        # packet or after its last), which nothing played
+        "rebuild": buffer.rebuild.summary(unseen=max(0, network_lost - buffer.rebuild.summary()["lost"])),
         "codec_delay_samples": skip,
+        "sender": sender.summary(),
         "seconds": time.perf_counter() - started,
     }
     return SimResult(output=output, report=report,
                      frame_log=buffer.frame_log if options.keep_log else [],
                      lost=lost[:input_frames].copy(), retimed=retimed)
+
+
+_LOOKAHEAD = 312  # samples: Opus's encoder look-ahead at 48 kHz (6.5 ms), checked in _Sender
+
+
+def _network(options: SimOptions, loss_model, jitter_model, input_frames: int,
+             total_frames: int, *, start: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Which packets the network drops and when the others arrive (NaN: lost). Packet k
+    leaves once its frame is captured; a sender clock `ppm` fast captures 20 ms of its time
+    in 20 ms / (1 + ppm 1e-6) of ours. Padding after the input is never dropped."""
+    clock_rate = 1.0 + options.sender_clock_ppm * 1e-6
+    lost = np.zeros(total_frames, dtype=bool)
+    arrivals = np.full(total_frames, np.nan)
+    for k in range(total_frames):
+        drop = loss_model.lost() if k < input_frames else False
+        extra_ms = jitter_model.delay_ms()
+        lost[k] = drop
+        if not drop:
+            arrivals[k] = start + ((k + 1) * FRAME / SAMPLE_RATE / clock_rate
+                                   + (options.network_delay_ms + extra_ms) / 1000.0)
+    return lost, arrivals
+
+
+class _Sender:
+    """The encoder, with fixed settings or driven by the live redundancy loop (`adaptive`)."""
+
+    def __init__(self, options: SimOptions, expected: int, lost: np.ndarray, arrivals: np.ndarray,
+                 *, one_way_ms: float) -> None:
+        self.options = options
+        self.loop: RedundancyLoop | None = None
+        self.warmup = 0.0
+        self.expected_loss = expected
+        self.payload_bytes = 0
+        if options.adaptive:
+            self.loop, self.warmup = _redundancy_loop(options, lost, arrivals, one_way_ms)
+            settings = self.loop.settings_at(self.warmup) or self.loop.controller.settings
+            self.settings = self.first = settings
+            self.expected_loss = settings.expected_loss
+            self.encoder = make_encoder(replace(options, bitrate=settings.bitrate, fec=settings.fec,
+                                                dred_ms=settings.dred_ms), settings.expected_loss)
+            self._changes_from = len(self.loop.decisions)
+        else:
+            self.encoder = make_encoder(options, expected)
+        if self.encoder.lookahead != _LOOKAHEAD * SAMPLE_RATE // 48000:
+            raise RuntimeError(f"unexpected encoder look-ahead {self.encoder.lookahead}")
+
+    def encode(self, k: int, pcm: np.ndarray) -> bytes:
+        if self.loop is not None:
+            capture = self.warmup + (k + 1) * FRAME / SAMPLE_RATE
+            settings = self.loop.settings_at(capture)
+            if settings is not None:
+                configure(self.encoder, settings, self.settings)
+                self.settings = settings
+        payload = self.encoder.encode(pcm)
+        self.payload_bytes += len(payload)
+        return payload
+
+    def summary(self) -> dict:
+        """What the sender did: fixed settings, or the loop's settings and changes in the clip."""
+        if self.loop is None:
+            return {"adaptive": False}
+        changes = self.loop.decisions[self._changes_from:]
+        return {"adaptive": True, "warmup_s": self.warmup, "start": asdict(self.first),
+                "reason": self.loop.decisions[-1 - len(changes)].reason,
+                "changes": [{"at_s": round(d.time - self.warmup, 3), "settings": asdict(d.settings),
+                             "reason": d.reason} for d in changes],
+                "end": asdict(self.settings)}
+
+
+def _redundancy_loop(options: SimOptions, lost: np.ndarray, arrivals: np.ndarray,
+                     one_way_ms: float) -> tuple[RedundancyLoop, float]:
+    """The live loop over a warm-up of `warmup_s` (its own loss pattern, same models, no
+    audio) followed by the call itself, whose arrivals come `warmup` s later."""
+    warmup_frames = int(round(options.warmup_s * SAMPLE_RATE / FRAME))
+    warmup = warmup_frames * FRAME / SAMPLE_RATE
+    seeds = np.random.SeedSequence([options.seed, 0x3A2B]).generate_state(2)
+    warm_lost, warm_arrivals = _network(
+        replace(options, sender_clock_ppm=0.0), parse_loss_spec(options.loss, seed=int(seeds[0])),
+        parse_jitter_spec(options.jitter, seed=int(seeds[1])), warmup_frames, warmup_frames)
+    del warm_lost  # lost packets are the NaN arrivals
+    timeline = np.concatenate((warm_arrivals, arrivals + warmup))
+    reports = receiver_reports(timeline, interval=options.report_interval_ms / 1000.0,
+                               delay=one_way_ms / 1000.0,
+                               budget_ms=_receiver_budget_ms(options, one_way_ms))
+    limits = Limits(max_bitrate=options.bitrate, fec_allowed=options.fec, dred_max_ms=options.dred_ms)
+    return RedundancyLoop(limits, reports), warmup
+
+
+def _receiver_budget_ms(options: SimOptions, one_way_ms: float) -> float | None:
+    """What the receiver tells the sender of its delay budget (the reference has none: it
+    waits for every packet)."""
+    if options.policy == "reference":
+        return None
+    config = jitter_config(options)
+    budget = DelayBudget(max_delay_ms=config.max_delay_ms, mouth_to_ear_ms=config.mouth_to_ear_ms,
+                         one_way_ms=one_way_ms)
+    return budget.buffer_ms(config.min_delay_ms)
+
+
+class _Played:
+    """The frames a call played, with the media position each started at."""
+
+    def __init__(self) -> None:
+        self.frames: list[np.ndarray] = []
+        self.starts: list[int] = []
+        self.first_ext: int | None = None
+        self.lead = 0
+
+    def stream(self) -> np.ndarray:
+        if not self.frames:
+            return np.zeros(0, np.int16)
+        return np.concatenate([np.zeros(self.lead, dtype=np.int16)] + self.frames)
+
+
+def _play(buffer: Playback, packets: list[ReceivedPacket], options: SimOptions, ts0: int,
+          end: int, sent: int, progress: bool) -> _Played:
+    """Pull every 20 ms (at `tick_phase_ms` into each period), inserting what has arrived
+    first, until the media position passes `end` (the reference gets every packet up front)."""
+    played = _Played()
+    tick = 1.0 / 50.0
+    phase = options.tick_phase_ms / 1000.0
+    next_packet = 0
+    if options.policy == "reference":
+        for packet in packets:
+            buffer.insert(packet)
+        next_packet = len(packets)
+    max_ticks = (sent + 200 + int(2 * CEILING_MS / 20)
+                 + int(sent * max(0.0, -options.sender_clock_ppm) * 1e-6))
+    covered_until = 0
+    for j in range(max_ticks):
+        now = j * tick + phase
+        while next_packet < len(packets) and packets[next_packet].arrival <= now:
+            buffer.insert(packets[next_packet])
+            next_packet += 1
+        frame = buffer.pull(now)
+        position = frame.position
+        if played.first_ext is None:
+            if position is None:
+                continue
+            played.first_ext = position
+            played.lead = (position - ts0) % (1 << 32)
+        relative = played.lead + (position - played.first_ext) if position is not None else covered_until
+        if relative >= end:
+            break
+        played.frames.append(frame.pcm)
+        played.starts.append(relative)
+        covered_until = relative
+        if progress and j % 500 == 0:
+            print(f"[simulate] {j * 0.02:6.1f} s of playout", file=sys.stderr)
+    return played
 
 
 def _retime(frames: list[np.ndarray], starts: list[int], skip: int, n: int) -> np.ndarray:
@@ -202,26 +307,3 @@ def _trim(stream: np.ndarray, skip: int, n: int, exact: bool) -> np.ndarray:
     if out.size < n and exact:
         out = np.concatenate((out, np.zeros(n - out.size, dtype=np.int16)))
     return out
-
-
-def rebuild_summary(buffer: JitterBuffer, lost: np.ndarray, first_ext: int | None, lead: int,
-                    input_frames: int) -> dict:
-    """What filled each frame the network lost (by media position, from the unit log)."""
-    counts = {"lbrr": 0, "dred": 0, "dred_uncovered": 0, "plc": 0, "normal": 0, "unplayed": 0}
-    if first_ext is None:
-        counts["unplayed"] = int(lost[:input_frames].sum())
-        return {**counts, "lost": counts["unplayed"], "rebuilt": 0, "rebuilt_fraction": 0.0}
-    units = {}
-    for position, decision, covered, advanced in buffer.unit_log:
-        if advanced:
-            units.setdefault(position, (decision, covered))
-    for k in np.flatnonzero(lost[:input_frames]):
-        position = first_ext - lead + int(k) * FRAME
-        decision, covered = units.get(position, ("unplayed", False))
-        if decision == "dred" and not covered:
-            decision = "dred_uncovered"
-        counts[decision] = counts.get(decision, 0) + 1
-    total = int(lost[:input_frames].sum())
-    rebuilt = counts["lbrr"] + counts["dred"]
-    return {**counts, "lost": total, "rebuilt": rebuilt,
-            "rebuilt_fraction": rebuilt / total if total else 1.0}

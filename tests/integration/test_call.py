@@ -213,7 +213,7 @@ def test_clean_call_keeps_duration_and_envelope_with_low_delay(calls, speech_30s
 
 def test_lossy_call_rebuilds_lost_frames_with_lbrr_and_dred(calls):
     report = calls["lossy"].rx
-    lost, lbrr, dred, concealed = rebuilt_counts(report)   # per media frame (decoder calls)
+    lost, lbrr, dred, concealed = rebuilt_counts(report)   # per network-lost media frame
     print(f"\nlossgen:0.2 adaptive: lost {lost}, rebuilt by lbrr {lbrr}, dred {dred}, concealed "
           f"{concealed} -> {100 * (lbrr + dred) / lost:.1f}%; played frames {report['frames']}; "
           f"delay {report['delay_ms']}")

@@ -52,8 +52,13 @@ def test_report_rows(runs):
         lost = {r["frames"]["lost_network"] for r in rows if r["clip"] == clip and r["condition"] != "clean"}
         assert len(lost) == 1
     # every reference call is what libopus's own opus_demo gives on the same packets
+    # (opus_demo cannot change settings mid-call: adaptive calls whose loop changed them have none)
     reference = [r for r in rows if r["policy"] == "reference"]
-    assert reference and all(r["opus_demo"]["identical"] for r in reference)
+    compared = [r for r in reference if r["condition"] != "adaptive" or not r["adaptive_changes"]]
+    assert compared and all(r["opus_demo"]["identical"] for r in compared)
+    assert all(r["opus_demo"] is None for r in reference if r not in compared)
+    adaptive = [r for r in rows if r["condition"] == "adaptive"]
+    assert adaptive and all(r["adaptive_reason"] and r["settings"]["dred_ms"] > 0 for r in adaptive)
     dred_rows = [r for r in rows if r["condition"] == "dred"]
     assert all(r["frames"]["dred"] > 0 for r in dred_rows)
     assert all(r["frames"]["dred"] == 0 for r in rows if r["condition"] == "plc-deep")

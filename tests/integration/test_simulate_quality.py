@@ -16,6 +16,7 @@ import json
 import numpy as np
 import pytest
 
+from dred_rtc.jitter.choice import PlayoutChoice
 from dred_rtc.jitter.target import CODEC_LATENCY_MS
 from dred_rtc.sim import SimOptions, simulate
 
@@ -31,7 +32,7 @@ RECEIVERS = {
     "reference": dict(policy="reference"),
     "realtime": dict(),
     "no-dred": dict(use_dred=False),
-} | {f"steady-{d}": dict(min_delay_ms=d, max_delay_ms=d) for d in STEADY}
+} | {f"steady-{d}": dict(playout=PlayoutChoice(min_delay_ms=d, max_delay_ms=d)) for d in STEADY}
 
 
 @pytest.fixture(scope="module")

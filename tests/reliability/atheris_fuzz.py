@@ -93,7 +93,7 @@ class _Jitter:
 
     def pull(self, dt: float) -> None:
         self.now += dt
-        frame = self.jb.pull(self.now)
+        frame = self.jb.pull(self.now).pcm
         self.pulls += 1
         assert frame.dtype == np.int16 and frame.shape == (FRAME,)
         self.check()
@@ -102,7 +102,7 @@ class _Jitter:
         jb = self.jb
         assert len(jb._buffer) <= 512 and len(jb._buffer._seen) <= 4097
         assert len(jb._queue) <= 6 * 5760 and not jb._buffer.released
-        assert jb._pool.created <= 520
+        assert jb.dreds.created <= 520
 
     def finish(self, undecodable: int) -> None:
         stats = self.jb._stats

@@ -114,15 +114,11 @@ class Harness:
         self.events = 0
         self.undecodable = 0                  # inserted payloads libopus refuses (valid TOC)
         self.plans: list = []
-        real_plan = self.jb._decider.plan
-
-        def observed_plan(*args, **kwargs):   # the real decider; we only look at its answer
-            plan = real_plan(*args, **kwargs)
+        def observe(plan):   # every unit the buffer decodes, as its policy planned it
             if plan.dred is not None:   # checked now: consumed packets' DRED is recycled
                 assert plan.packet is not None and plan.dred is plan.packet.dred
             self.plans.append(plan)
-            return plan
-        self.jb._decider.plan = observed_plan
+        self.jb.on_unit = observe
 
     def send(self, event: Send) -> None:
         self.seq = (self.seq + event.seq_step) & 0xFFFF
@@ -150,14 +146,12 @@ class Harness:
         self.now += event.dt
         self.events += 1
         self.plans.clear()
-        idle_before = self.jb._stats.idle
-        frames_before = sum(self.jb._stats.frames.values())
-        frame = self.jb.pull(self.now)
+        played = self.jb.pull(self.now)
         self.pulls += 1
+        frame = played.pcm
         assert isinstance(frame, np.ndarray) and frame.dtype == np.int16 and frame.shape == (FRAME,)
-        idle = self.jb._stats.idle - idle_before
-        played = sum(self.jb._stats.frames.values()) - frames_before
-        assert idle + played == 1, f"pull produced {idle} idle + {played} played frames"
+        assert played.playing or (not self.plans and played.position is None), \
+            "an idle pull decoded units or claimed a media position"
         for plan in self.plans:
             if plan.packet is not None:
                 assert plan.packet in self.stored, "decision used a packet never stored"
@@ -171,9 +165,9 @@ class Harness:
         assert len(jb._queue) <= MAX_QUEUE
         assert len(jb._queue.segments) <= 64 * 4
         assert not jb._buffer.released                    # recycled at once
-        assert jb._pool.created <= CAPACITY + 8
+        assert jb.dreds.created <= CAPACITY + 8
         assert len(jb._delay._mins) <= MAX_MINS
-        assert len(jb._reaches) <= 16
+        assert len(jb.dreds._reaches) <= 16
 
     def finish(self) -> None:
         stats = self.jb._stats

@@ -102,14 +102,16 @@ def test_live_stats_keep_no_per_frame_history():
     """Without the log (live calls) the per-frame delays go into a fixed histogram: the
     statistics do not grow with the call, and p95 matches the exact one within a bin."""
     from dred_rtc.jitter.stats import JitterStats
-    from dred_rtc.jitter.decision import Decision
+    from dred_rtc.jitter import Decision, Operation, PlayedFrame, Stretch
     rng = np.random.default_rng(1)
     delays = rng.gamma(4.0, 0.015, 20000)
     exact = JitterStats(keep_log=True)
     live = JitterStats(keep_log=False)
     for d in delays:
-        exact.played(Decision.NORMAL, float(d), 0.04, 960, "none")
-        live.played(Decision.NORMAL, float(d), 0.04, 960, "none")
+        frame = PlayedFrame(np.zeros(960, np.int16), Decision.NORMAL, Operation.NORMAL,
+                            Stretch.NONE, float(d), 0.04, 0, 960)
+        exact.played(frame)
+        live.played(frame)
     assert live._delays == [] and live.frame_log == [] and live._delay_hist.size == 16001
     a = exact.report(lost_network=0, received=0, discarded=0)["delay_ms"]
     b = live.report(lost_network=0, received=0, discarded=0)["delay_ms"]

@@ -22,7 +22,7 @@ import numpy as np
 
 from dred_rtc.impair import parse_jitter_spec, parse_loss_spec
 from dred_rtc.jitter import JitterBuffer, ReceivedPacket
-from dred_rtc.jitter.jitterbuffer import CEILING_MS
+from dred_rtc.jitter import CEILING_MS
 from dred_rtc.sim.options import SimOptions
 from dred_rtc.sim.simulator import (FRAME, SAMPLE_RATE, SSRC, expected_loss_percent, jitter_config,
                                     make_encoder)
@@ -125,7 +125,6 @@ def run_call(pcm: np.ndarray, options: SimOptions, schedule: list[Segment] | Non
     minutes: list[Minute] = []
     window: list[float] = []
     next_mark = 0.0
-    previous = dict(jb._stats.frames)
     for j in range(ticks):
         now = j * TICK + phase
         while k_next < total_packets and (k_next + 1) * TICK / clock_rate <= now:
@@ -150,19 +149,14 @@ def run_call(pcm: np.ndarray, options: SimOptions, schedule: list[Segment] | Non
                                                              SSRC, payload, arrival)))
         while heap and heap[0][0] <= now:
             jb.insert(heapq.heappop(heap)[2])
-        frames_total = sum(jb._stats.frames.values())
-        jb.pull(now)
-        played = sum(jb._stats.frames.values()) - frames_total
-        position = jb.last_position
-        if played and position is not None:
-            delay = now - jb._delay.nominal_arrival(position)
-            delays[j] = delay * 1000.0
-            targets[j] = jb.target_delay() * 1000.0
-            window.append(delay * 1000.0)
+        frame = jb.pull(now)
+        played = frame.playing
+        if played and frame.position is not None:
+            delays[j] = frame.delay * 1000.0
+            targets[j] = frame.target * 1000.0
+            window.append(frame.delay * 1000.0)
         if played:
-            counts = jb._stats.frames
-            last = next(d for d in counts if counts[d] != previous[d])
-            previous = dict(counts)
+            last = frame.decision.value
             if last == "plc":
                 plc.append(j)
             if decisions is not None:
@@ -173,7 +167,7 @@ def run_call(pcm: np.ndarray, options: SimOptions, schedule: list[Segment] | Non
             minutes.append(Minute(now, rss_bytes(), float(np.mean(window)) if window else math.nan,
                                   float(np.max(window)) if window else math.nan,
                                   jb._delay.target_ms, len(jb._buffer), len(jb._queue),
-                                  dict(jb._stats.frames)))
+                                  dict(jb.report()["frames"])))
             window = []
             next_mark += every_s
     starts = np.concatenate(([0.0], bounds[:-1]))

@@ -1,10 +1,10 @@
-"""Conditions, seeds, the adaptive sender's measurement and the simulator adapter."""
+"""Conditions, seeds and the simulator adapter (the adaptive loop itself: tests/unit/sim/test_feedback.py)."""
 
 import pytest
 
-from dred_rtc.eval.conditions import (CONDITIONS, HISTORY_PACKETS, Playout, adaptive_settings,
-                                      call_seed, check_loss_spec, fixed_settings,
-                                      measured_history, sim_options)
+from dred_rtc.jitter.choice import PlayoutChoice
+from dred_rtc.eval.conditions import (ADAPTIVE_WARMUP_S, CONDITIONS, adaptive_limits,
+                                      call_seed, check_loss_spec, fixed_settings, sim_options)
 from dred_rtc.impair import ImpairSpecError
 from dred_rtc.jitter import JitterConfig
 from dred_rtc.sim.simulator import jitter_config
@@ -26,38 +26,15 @@ def test_call_seed_pairs_conditions():
     assert call_seed(1, "clip", "lossgen:0.2") != call_seed(1, "clip2", "lossgen:0.2")
 
 
-def test_measured_history_of_a_trace(tmp_path):
-    # 50-packet report windows: the first has 2 bursts (2 + 3 lost), the second 1 burst of 1
-    pattern = [1, 1, 0, 0, 1, 1, 1] + [0] * 43 + [1] + [0] * 49
-    trace = tmp_path / "t.txt"
-    trace.write_text("\n".join(map(str, pattern)))
-    fractions, bursts = measured_history(f"trace:{trace}", 1, "clip")
-    assert len(fractions) == HISTORY_PACKETS // 50   # the trace repeats over the window
-    assert fractions[:2] == [5 / 50, 1 / 50]
-    assert bursts[:2] == [2.5, 1.0]
-
-
-def test_measured_history_continuing_burst_is_not_new(tmp_path):
-    pattern = [0] * 48 + [1, 1] + [1, 1] + [0] * 48
-    trace = tmp_path / "t.txt"
-    trace.write_text(" ".join(map(str, pattern)))
-    fractions, bursts = measured_history(f"trace:{trace}", 1, "clip")
-    assert bursts[:2] == [2.0, None]  # the second window only continues the first burst
-
-
-def test_adaptive_follows_the_controller():
-    from dred_rtc.rtc.controller import choose, Limits
-
-    quiet, _ = adaptive_settings("bernoulli:0.001", 32000, 1, "clip")
-    assert not quiet.fec
-    lossy, reason = adaptive_settings("gilbert:0.05,0.2", 64000, 1, "clip")
-    assert lossy.dred_ms > 0 and reason
-    assert lossy.bitrate <= 64000
-    # long bursts ask for a deeper DRED than independent losses of a similar rate
-    independent, _ = adaptive_settings("bernoulli:0.2", 64000, 1, "clip")
-    assert lossy.dred_ms > independent.dred_ms
-    reference, _ = choose(0.2, 1.25, Limits(max_bitrate=64000, dred_max_ms=1000))
-    assert independent.bitrate == reference.bitrate
+def test_adaptive_runs_the_loop_within_its_limits():
+    options = sim_options(adaptive_limits(64000), loss="lossgen:0.2", policy="realtime", seed=3,
+                          jitter="none", adaptive=True)
+    assert options.adaptive and options.warmup_s == ADAPTIVE_WARMUP_S > 0
+    assert (options.bitrate, options.fec, options.dred_ms) == (64000, True, 1000)
+    assert options.expected_loss is None  # the loop decides it
+    fixed = sim_options(fixed_settings("dred", 64000), loss="lossgen:0.2", policy="realtime",
+                        seed=3, jitter="none")
+    assert not fixed.adaptive and fixed.warmup_s == 0
 
 
 def test_check_loss_spec(tmp_path):
@@ -77,28 +54,31 @@ def test_sim_options_adapter():
     assert (options.loss, options.policy, options.seed, options.jitter) == ("lossgen:0.1", "reference", 7, "none")
     assert options.expected_loss is None
     # nothing forced: the jitter buffer's own defaults, whatever they are
-    assert options.patience is None and jitter_config(options).patience == JitterConfig().patience
-    assert options.min_delay_ms is None and options.max_delay_ms is None
+    assert options.playout == PlayoutChoice()
+    assert jitter_config(options).patience == JitterConfig().patience
 
 
 def test_playout_choice_reaches_the_simulator():
     options = sim_options(fixed_settings("dred", 32000), loss="lossgen:0.2", policy="realtime",
-                          seed=1, jitter="none", playout=Playout(patience=False, min_delay_ms=80))
-    assert (options.patience, options.min_delay_ms, options.max_delay_ms) == (False, 80, None)
+                          seed=1, jitter="none", playout=PlayoutChoice(patience=False, min_delay_ms=80))
+    assert options.playout == PlayoutChoice(patience=False, min_delay_ms=80)
+    config = jitter_config(options)
+    assert (config.patience, config.min_delay_ms, config.max_delay_ms) == (False, 80, None)
 
 
 def test_steady_receiver_holds_its_delay():
-    steady = Playout.steady(70)
+    steady = PlayoutChoice.steady(70)
     assert (steady.patience, steady.min_delay_ms, steady.max_delay_ms) == (False, 70, 70)
     assert steady.steady_ms == 70 and steady.label == "steady 70"
     options = sim_options(fixed_settings("dred", 32000), loss="lossgen:0.2", policy="realtime",
                           seed=1, jitter="none", playout=steady)
-    assert (options.patience, options.min_delay_ms, options.max_delay_ms) == (False, 70, 70)
+    config = jitter_config(options)
+    assert (config.patience, config.min_delay_ms, config.max_delay_ms) == (False, 70, 70)
 
 
 def test_receiver_labels():
-    assert Playout().label == "default" and Playout().steady_ms is None
-    assert Playout(patience=False, min_delay_ms=160).label == "patience off, floor 160 ms"
-    assert Playout(patience=False, min_delay_ms=160).steady_ms is None   # its delay may grow
-    assert Playout(patience=True, min_delay_ms=80, max_delay_ms=80).steady_ms is None
-    assert Playout.steady(40).as_dict()["label"] == "steady 40"
+    assert PlayoutChoice().label == "default" and PlayoutChoice().steady_ms is None
+    assert PlayoutChoice(patience=False, min_delay_ms=160).label == "patience off, floor 160 ms"
+    assert PlayoutChoice(patience=False, min_delay_ms=160).steady_ms is None   # its delay may grow
+    assert PlayoutChoice(patience=True, min_delay_ms=80, max_delay_ms=80).steady_ms is None
+    assert PlayoutChoice.steady(40).as_dict()["label"] == "steady 40"

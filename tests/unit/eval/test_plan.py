@@ -2,14 +2,14 @@
 
 from collections import Counter
 
-from dred_rtc.eval.conditions import Playout
+from dred_rtc.jitter.choice import PlayoutChoice
 from dred_rtc.eval.corpus import Clip
 from dred_rtc.eval.runner import plan_jobs
 
 CLIPS = [Clip("a", "/nonexistent/a.wav"), Clip("b", "/nonexistent/b.wav")]
 
 
-def _plan(sweep=(), policies=("realtime", "reference"), playout=Playout()):
+def _plan(sweep=(), policies=("realtime", "reference"), playout=PlayoutChoice()):
     return plan_jobs(CLIPS, ["lossgen:0.1", "gilbert:0.05,0.25"], [32000, 64000],
                      ["clean", "lbrr", "dred"], list(policies), seed=1, playout=playout,
                      sweep=sweep)
@@ -19,7 +19,7 @@ def test_no_sweep_keeps_the_plan():
     plan = _plan()
     # per bitrate x clip: clean + 2 losses x 2 conditions x 2 policies
     assert len(plan) == 2 * 2 * (1 + 2 * 2 * 2)
-    assert all(job.playout == Playout() for job in plan.jobs)
+    assert all(job.playout == PlayoutChoice() for job in plan.jobs)
 
 
 def test_a_sweep_adds_one_steady_receiver_per_delay_to_every_lossy_call():
@@ -40,7 +40,7 @@ def test_a_sweep_adds_one_steady_receiver_per_delay_to_every_lossy_call():
 
 
 def test_the_sweep_runs_without_the_realtime_policy_and_keeps_a_forced_receiver():
-    forced = Playout(patience=False, min_delay_ms=160)
+    forced = PlayoutChoice(patience=False, min_delay_ms=160)
     plan = _plan(sweep=[70], policies=["reference"], playout=forced)
     lossy = Counter((job.policy, job.playout.label) for job in plan.jobs if job.loss != "none")
     assert lossy == {("reference", "patience off, floor 160 ms"): 16, ("realtime", "steady 70"): 16}

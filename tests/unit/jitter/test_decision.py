@@ -1,40 +1,29 @@
-"""Decider and ReferenceDecider on real packets: the table of docs/decisions.md, row by row."""
+"""RealtimePolicy and ReferencePolicy on real packets: the table of docs/decisions.md, row by row."""
 
 from __future__ import annotations
 
 import pytest
 
-from dred_rtc.jitter import Decider, Decision, PacketBuffer, ReferenceDecider
-from dred_rtc.jitter.decision import Situation
+from dred_rtc.jitter import (Context, Decision, DredStore, PacketBuffer, RealtimePolicy, Reason,
+                             ReferencePolicy)
 from dred_rtc.opus import Dred, DredParser, has_lbrr
 
 from .helpers import FRAME, rtp
 
-PARSER = None
-
-
-def dred_for(entry):
-    global PARSER
-    PARSER = PARSER or DredParser()
-    if not entry.dred_parsed:
-        entry.dred_parsed = True
-        dred = Dred()
-        if PARSER.parse(entry.payload, dred, 48000, defer=True) > 0:
-            entry.dred = dred
-    return entry.dred
-
-
-def decider(**overrides) -> Decider:
-    settings = dict(sample_rate=48000, frame=FRAME, use_lbrr=True, use_dred=True, patience=True,
-                    budget=0.3, dred_for=dred_for, max_dred=48000,
-                    reach_estimate=lambda: 24000)
+def decider(*, reach_estimate=lambda: 24000, use_dred=True, budget=0.3, **overrides) -> RealtimePolicy:
+    """The policy with a real DRED store whose recent reach is set by the test."""
+    dreds = DredStore(48000, enabled=use_dred)
+    dreds.recent_reach = reach_estimate
+    settings = dict(sample_rate=48000, frame=FRAME, use_lbrr=True, dreds=dreds, patience=True,
+                    patience_budget=budget)
     settings.update(overrides)
-    return Decider(**settings)
+    return RealtimePolicy(**settings)
 
 
-def situation(k: int, *, last_seq=None, waited=0.03, target=0.03, horizon=0.005,
-              in_pause=False, max_delay=0.4) -> Situation:
-    return Situation(k * FRAME, last_seq, waited, target, waited, horizon, lambda: in_pause, max_delay)
+def situation(buffer, k: int, *, last_seq=None, waited=0.03, target=0.03, horizon=0.005,
+              in_pause=False, max_delay=0.4) -> Context:
+    return Context(buffer, k * FRAME, last_seq, delay=waited, target=target, waited=waited,
+                   horizon=horizon, max_delay=max_delay, in_pause=lambda: in_pause)
 
 
 @pytest.fixture(scope="module")
@@ -59,30 +48,30 @@ def store(speech_packets, keep: list[int]) -> PacketBuffer:
 
 def test_packet_here_is_decoded_normally(speech_packets, active):
     buffer = store(speech_packets, [active, active + 1])
-    plan = decider().plan(buffer, situation(active))
+    plan = decider().decide(situation(buffer, active))
     assert plan.decision is Decision.NORMAL and plan.packet.seq == active and plan.advance
 
 
 def test_lbrr_from_the_next_packet(speech_packets, active):
     buffer = store(speech_packets, [active + 1])
-    plan = decider().plan(buffer, situation(active))
+    plan = decider().decide(situation(buffer, active))
     assert plan.decision is Decision.LBRR and plan.packet.seq == active + 1 and plan.samples == FRAME
 
 
 def test_dred_when_lbrr_is_off_or_cannot_reach(speech_packets, active):
     buffer = store(speech_packets, [active + 1])
-    plan = decider(use_lbrr=False).plan(buffer, situation(active))
+    plan = decider(use_lbrr=False).decide(situation(buffer, active))
     assert plan.decision is Decision.DRED and plan.dred_offset == FRAME and plan.covered
     buffer = store(speech_packets, [active + 3, active + 4])
-    plan = decider().plan(buffer, situation(active))  # LBRR of packet 3 covers frame 2 only
+    plan = decider().decide(situation(buffer, active))  # LBRR of packet 3 covers frame 2 only
     assert plan.decision is Decision.DRED and plan.packet.seq == active + 3
     assert plan.dred_offset == 3 * FRAME
 
 
 def test_plc_when_nothing_can_rebuild(plain_packets):
     buffer = store(plain_packets, [101])
-    plan = decider(patience=False).plan(buffer, situation(100))
-    assert plan.decision is Decision.PLC and plan.advance and plan.reason == "lost"
+    plan = decider(patience=False).decide(situation(buffer, 100))
+    assert plan.decision is Decision.PLC and plan.advance and plan.reason is Reason.LOST
 
 
 def test_dtx_gap_is_concealed_not_counted_as_loss(plain_packets):
@@ -93,18 +82,18 @@ def test_dtx_gap_is_concealed_not_counted_as_loss(plain_packets):
     gap.timestamp += 10 * FRAME  # the sender paused 200 ms, sequence numbers continue
     buffer.add(gap)
     buffer.consume(101 * FRAME)
-    plan = decider().plan(buffer, situation(101, last_seq=100))
-    assert plan.decision is Decision.PLC and plan.reason == "dtx" and plan.advance
+    plan = decider().decide(situation(buffer, 101, last_seq=100))
+    assert plan.decision is Decision.PLC and plan.reason is Reason.DTX and plan.advance
 
 
 def test_patience_waits_at_burst_onset_within_budget(speech_packets, active):
     buffer = store(speech_packets, [active - 1])
     buffer.consume(active * FRAME)
-    waiting = decider().plan(buffer, situation(active))
-    assert waiting.decision is Decision.PLC and not waiting.advance and waiting.reason == "wait"
-    over_budget = decider(budget=0.01).plan(buffer, situation(active))
+    waiting = decider().decide(situation(buffer, active))
+    assert waiting.decision is Decision.PLC and not waiting.advance and waiting.reason is Reason.WAIT
+    over_budget = decider(budget=0.01).decide(situation(buffer, active))
     assert over_budget.advance
-    impatient = decider(patience=False).plan(buffer, situation(active))
+    impatient = decider(patience=False).decide(situation(buffer, active))
     assert impatient.advance
 
 
@@ -113,21 +102,21 @@ def test_a_loss_that_starts_in_a_pause_is_waited_for_within_the_delay_budget(spe
     buffer = store(speech_packets, [active - 1])
     buffer.consume(active * FRAME)
     calm = decider(patience=False)
-    assert not calm.plan(buffer, situation(active, in_pause=True)).advance
-    assert calm.plan(buffer, situation(active, in_pause=False)).advance
-    assert calm.plan(buffer, situation(active, in_pause=True, waited=0.1, max_delay=0.1)).advance
-    assert decider(patience=False, wait_in_pauses=False).plan(
-        buffer, situation(active, in_pause=True)).advance
+    assert not calm.decide(situation(buffer, active, in_pause=True)).advance
+    assert calm.decide(situation(buffer, active, in_pause=False)).advance
+    assert calm.decide(situation(buffer, active, in_pause=True, waited=0.1, max_delay=0.1)).advance
+    assert decider(patience=False, wait_in_pauses=False).decide(
+        situation(buffer, active, in_pause=True)).advance
 
 
 def test_patience_gives_up_on_frames_redundancy_cannot_reach(speech_packets, active):
     buffer = store(speech_packets, [active - 1])
     buffer.consume(active * FRAME)
     # 300 ms after the frame's nominal arrival, the next packet's DRED (reach 500 ms) still reaches
-    reachable = decider(reach_estimate=lambda: 24000).plan(buffer, situation(active, waited=0.3, target=0.1))
+    reachable = decider(reach_estimate=lambda: 24000).decide(situation(buffer, active, waited=0.3, target=0.1))
     assert not reachable.advance
     # with only 100 ms of DRED, waiting cannot bring this frame back: conceal and move on
-    hopeless = decider(reach_estimate=lambda: 4800).plan(buffer, situation(active, waited=0.3, target=0.1))
+    hopeless = decider(reach_estimate=lambda: 4800).decide(situation(buffer, active, waited=0.3, target=0.1))
     assert hopeless.advance
 
 
@@ -136,11 +125,11 @@ def test_patience_does_not_wait_for_redundancy_that_is_not_sent(plain_packets):
     waiting cannot bring the frame back, however close the next packet is."""
     buffer = store(plain_packets, [99])
     buffer.consume(100 * FRAME)
-    plan = decider(reach_estimate=lambda: 0).plan(buffer, situation(100, waited=0.01))
+    plan = decider(reach_estimate=lambda: 0).decide(situation(buffer, 100, waited=0.01))
     assert plan.decision is Decision.PLC and plan.advance
 
 
-def test_reference_decider_is_opus_demo_logic(speech_packets, active):
+def test_reference_policy_is_opus_demo_logic(speech_packets, active):
     buffer = store(speech_packets, [active - 1, active + 3])
     parsed = []
 
@@ -150,7 +139,7 @@ def test_reference_decider_is_opus_demo_logic(speech_packets, active):
         parsed.append(max_samples)
         return dred
 
-    reference = ReferenceDecider(sample_rate=48000, use_lbrr=True, use_dred=True, parse_dred=parse)
+    reference = ReferencePolicy(sample_rate=48000, use_lbrr=True, parse_dred=parse)
     first = reference.plan(buffer, 0)
     assert first.decision is Decision.NORMAL and first.packet.seq == active - 1
     buffer.consume(active * FRAME)

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from dred_rtc.jitter import JitterBuffer, JitterConfig, ReceivedPacket
+from dred_rtc.jitter import JitterBuffer, JitterConfig, Operation, PlayedFrame, ReceivedPacket
 
 from .helpers import FRAME, encode, rtp
 
@@ -30,7 +30,9 @@ def play(packets: list[ReceivedPacket], ticks: int, config: JitterConfig | None 
         if extra_inserts:
             for junk in extra_inserts(j):
                 buffer.insert(junk)
-        frame = buffer.pull(now)
+        played = buffer.pull(now)
+        assert isinstance(played, PlayedFrame) and played.playing == buffer.playing
+        frame = played.pcm
         assert isinstance(frame, np.ndarray) and frame.dtype == np.int16 and frame.shape == (FRAME,)
         frames.append(frame)
     return np.concatenate(frames), buffer
@@ -69,8 +71,9 @@ def test_clean_stream_plays_every_packet(plain_packets):
 def test_pull_before_anything_arrives():
     buffer = JitterBuffer()
     for j in range(5):
-        frame = buffer.pull(j * TICK)
-        assert frame.shape == (FRAME,) and not frame.any()
+        played = buffer.pull(j * TICK)
+        assert played.pcm.shape == (FRAME,) and not played.pcm.any()
+        assert played.operation is Operation.IDLE and played.position is None
     report = buffer.report()
     assert report["frames"]["total"] == 0 and report["packets"]["idle_pulls"] == 5
 

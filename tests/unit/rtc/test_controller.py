@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from dred_rtc.opus import Dred, DredParser, Encoder, has_lbrr
 from dred_rtc.rtc.controller import (CLEAN_BITRATE, DRED_MIN_BITRATE, Decision, Fixed, Limits,
                                      LossEstimate, RedundancyController, Settings, choose,
-                                     lbrr_starves_dred)
+                                     lbrr_starves_dred, usable_depth_ms)
 
 
 def test_clean_link_spends_nothing_on_redundancy():
@@ -61,6 +61,31 @@ def test_peer_fmtp_is_honoured():
     assert no_dred.dred_ms == 0 and no_dred.fec and "no DRED" in reason
     limited, _ = choose(0.2, 10.0, Limits(max_bitrate=64000, dred_max_ms=300))
     assert limited.dred_ms == 300
+
+
+def test_dred_is_no_deeper_than_the_receiver_can_wait():
+    """A receiver with a 120 ms delay budget never plays DRED from further back than that plus
+    a frame: deeper DRED only takes bits from the main codec."""
+    deep, _ = choose(0.2, 6.0, Limits(max_bitrate=64000))
+    capped, _ = choose(0.2, 6.0, Limits(max_bitrate=64000), usable_ms=120.0)
+    assert deep.dred_ms > 160 and capped.dred_ms == usable_depth_ms(120.0) == 140
+    assert capped.bitrate == deep.bitrate and capped.expected_loss == deep.expected_loss
+
+
+def test_a_receiver_that_cannot_wait_gets_lbrr():
+    s, reason = choose(0.2, 6.0, Limits(max_bitrate=64000), usable_ms=30.0)
+    assert s.fec and s.dred_ms == 60 and "waits at most 30 ms" in reason
+    no_lbrr, _ = choose(0.2, 6.0, Limits(max_bitrate=64000, fec_allowed=False), usable_ms=30.0)
+    assert not no_lbrr.fec  # the peer's fmtp still rules
+
+
+def test_controller_uses_the_receivers_budget_once_told():
+    c = RedundancyController(limits=Limits(max_bitrate=64000))
+    c.observe_burst(6.0, 1.0)
+    c.observe_loss(0.2, 1.0)
+    assert c.target()[0].dred_ms > 200
+    c.observe_playout(80.0, 1.5)
+    assert c.target()[0].dred_ms == usable_depth_ms(80.0) == 100
 
 
 def test_tiny_budget_falls_back_to_lbrr():

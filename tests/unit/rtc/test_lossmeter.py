@@ -31,10 +31,12 @@ def test_control_messages_round_trip_and_malformed_ones_are_dropped():
     import json
 
     from dred_rtc.rtc import control
-    for message in (control.loss(0.2, 2.5, 50), control.loss(0.0, None, 50), control.clock(123, 1.5e9),
+    for message in (control.loss(0.2, 2.5, 50), control.loss(0.0, None, 50),
+                    control.loss(0.1, 1.5, 50, delay_ms=80.0, budget_ms=123.5), control.clock(123, 1.5e9),
                     control.end(1500), control.end_ack(), control.bye()):
         assert control.parse(json.dumps(message)) == message
     for bad in ("", "[]", "{", '{"type": "loss"}', '{"type": "clock", "rtp_origin": -1, "start_time": 1}',
                 '{"type": "end", "frames": "many"}', '{"type": "end", "frames": true}', '{"type": "nope"}',
-                '{"type": "loss", "fraction": NaN}', b'{"type": "bye"}', "x" * 5000):
+                '{"type": "loss", "fraction": NaN}', '{"type": "loss", "fraction": 0, "budget_ms": -5}',
+                '{"type": "loss", "fraction": 0, "delay_ms": "long"}', b'{"type": "bye"}', "x" * 5000):
         assert control.parse(bad) is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from dred_rtc.audio.wavsource import WavSource
+from dred_rtc.jitter.choice import PlayoutChoice
 from dred_rtc.rtc.call import status_line
 from dred_rtc.rtc.localsignaling import signaling_pair
 from dred_rtc.rtc.peer import Peer, PeerOptions
@@ -55,7 +56,7 @@ def test_peer_that_takes_no_dred_gets_none():
 def test_delay_floor_and_patience_reach_the_live_receiver(speech_10s):
     """`call --min-delay 160 --no-patience`: the live jitter buffer plays at the floor."""
     async def main():
-        a = Peer(PeerOptions(loopback=True, min_delay_ms=160, patience=False),
+        a = Peer(PeerOptions(loopback=True, playout=PlayoutChoice(min_delay_ms=160, patience=False)),
                  source=WavSource(pcm=speech_10s))
         b = Peer(PeerOptions(loopback=True), source=WavSource(pcm=speech_10s))
         track = a.playout_track()

@@ -73,7 +73,7 @@ def test_report_tells_the_truth_about_losses(speech_5s, tmp_path):
     assert report["frames"]["lost_network_inferred"] == 7
     rebuild = report["sim"]["rebuild"]
     assert rebuild["lost"] == 7
-    assert sum(rebuild[k] for k in ("lbrr", "dred", "dred_uncovered", "plc", "normal", "unplayed")) == 7
+    assert sum(rebuild[k] for k in ("lbrr", "dred", "dred_uncovered", "plc", "unplayed")) == 7
     assert set(report) >= {"frames", "delay_ms", "w3c"}
     assert set(report["delay_ms"]) >= {"mean", "p95"}
     assert result.frame_log and result.frame_log[0]["frame"] == 0

@@ -1,0 +1,138 @@
+"""The real-time policy: what the buffer does next, read as the table of docs/decisions.md.
+
+`decide` picks the source of the unit due now: its packet, LBRR from the next packet, DRED
+from the nearest later packet that covers it, or concealment, and whether concealment
+should wait (not advance) because the frame may still come back. `adjust` picks the rate
+change that moves the delay toward its target once a frame is queued. Everything else
+(decoding, stretching, timing) is mechanics in `jitterbuffer.JitterBuffer`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from .buffer import PacketBuffer
+from .decision import Decision, Plan, Reason, Stretch, dred_covers, unit_size
+from .dredstore import DredStore
+
+#: a late packet is waited for while that keeps the delay within this much of the target
+#: (two frames: the jitter target's own margin is thin against the frame the playout holds)
+LATE_WAIT_ABOVE_TARGET = 0.040
+_EPSILON = 1e-6                      # s: arrival times differ in their last bits
+SHRINK_DEADBAND = 0.010 + _EPSILON   # no shrinking within 10 ms above the target
+GROW_DEADBAND = 0.010 + _EPSILON     # nor growing within 10 ms below it
+
+
+@dataclass
+class Context:
+    """What the policy sees besides its settings: the store and where playout stands."""
+
+    buffer: PacketBuffer
+    play_ts: int           # media position (samples) of the unit due
+    last_seq: int | None   # extended seq of the last packet decoded normally
+    delay: float           # s between the due unit's nominal arrival and its playout
+    target: float          # target delay (s)
+    waited: float          # s since the due unit's nominal arrival
+    horizon: float         # relative delay beyond which a packet is unlikely to still come (s)
+    max_delay: float       # the delay budget (s)
+    in_pause: Callable[[], bool] = lambda: False  # is the audio played last a pause?
+
+
+@dataclass(frozen=True)
+class RateChange:
+    """Move the delay by up to `amount` seconds; `in_speech`: may stretch speech too."""
+
+    action: Stretch
+    amount: float
+    in_speech: bool
+
+
+class RealtimePolicy:
+    """The causal policy: only what has arrived, and what the next packet is likely to bring."""
+
+    def __init__(self, *, sample_rate: int, frame: int, use_lbrr: bool, dreds: DredStore,
+                 patience: bool = False, patience_budget: float = 0.1,
+                 wait_in_pauses: bool = True, speed_up_speech_ms: float = 60.0) -> None:
+        self.sample_rate = sample_rate
+        self.frame = frame
+        self.use_lbrr = use_lbrr
+        self.dreds = dreds
+        self.patience = patience
+        self.patience_budget = patience_budget
+        self.wait_in_pauses = wait_in_pauses
+        self.speed_up_speech_ms = speed_up_speech_ms
+
+    def decide(self, ctx: Context) -> Plan:
+        """The source of the unit due now; first matching row wins."""
+        buffer = ctx.buffer
+        packet = buffer.at(ctx.play_ts)
+        if packet is not None:
+            return Plan(Decision.NORMAL, packet.duration, packet)
+        later = buffer.next_after(ctx.play_ts)
+        if later is None:
+            unit = unit_size(self.frame, self.frame, self.sample_rate)
+            return self._conceal(ctx, unit, Reason.UNDERRUN)
+        gap = later.ts - ctx.play_ts
+        unit = unit_size(gap, self.frame, self.sample_rate)
+        if unit == 0:
+            return Plan(Decision.PLC, 0, reason=Reason.SKIP)
+        if ctx.last_seq is not None and later.seq == ctx.last_seq + 1:
+            return Plan(Decision.PLC, unit, reason=Reason.DTX)
+        if self.use_lbrr and gap == later.duration and gap <= 3 * self.frame and later.lbrr:
+            return Plan(Decision.LBRR, gap, later, reason=Reason.LBRR)
+        if self.dreds.enabled:
+            for candidate in buffer.after(ctx.play_ts):
+                offset = candidate.ts - ctx.play_ts
+                if offset > self.dreds.max_samples:
+                    break
+                dred = self.dreds.for_packet(candidate)
+                if dred_covers(dred, offset, unit):
+                    return Plan(Decision.DRED, unit, candidate, dred, offset, covered=True,
+                                reason=Reason.DRED)
+        return self._conceal(ctx, unit, Reason.LOST)
+
+    def _conceal(self, ctx: Context, unit: int, reason: Reason) -> Plan:
+        """Concealment, waiting (not advancing) only if that can bring the unit back and is
+        not heard: a packet merely late while the delay is near its target, a loss in a
+        pause that the next packet's redundancy will rebuild, or with patience within its
+        budget; never beyond the delay budget."""
+        grown = ctx.delay + unit / self.sample_rate
+        late = ctx.waited < ctx.horizon  # recent packets have come this late
+        wait = grown <= ctx.max_delay + 1e-9 and (
+            (late and grown <= ctx.target + LATE_WAIT_ABOVE_TARGET)
+            or (self.patience and grown - ctx.target <= self.patience_budget + 1e-9
+                and (late or self._redundancy_may_reach(ctx, unit)))
+            or (self.wait_in_pauses and ctx.in_pause() and self._redundancy_may_reach(ctx, unit)))
+        if wait:
+            return Plan(Decision.PLC, unit, advance=False, reason=Reason.WAIT)
+        return Plan(Decision.PLC, unit, reason=reason)
+
+    def adjust(self, excess: float) -> RateChange | None:
+        """Given the delay minus its target (s): shrink in pauses, and in speech too when
+        more than `speed_up_speech_ms` above; grow in pauses, or in speech when no pause is
+        at hand (an underrun is heard, a slower syllable hardly)."""
+        if excess > SHRINK_DEADBAND:
+            return RateChange(Stretch.ACCELERATE, excess, excess * 1000 > self.speed_up_speech_ms)
+        if excess < -GROW_DEADBAND:
+            return RateChange(Stretch.DECELERATE, -excess, True)
+        return None
+
+    def _redundancy_may_reach(self, ctx: Context, unit: int) -> bool:
+        """Would the next packet still to come carry LBRR/DRED reaching the due unit? The
+        newest packet's LBRR and the recent DRED reach stand in for the next packet's."""
+        newest = ctx.buffer.highest
+        if newest is None:
+            return False
+        overdue = int((ctx.waited - ctx.horizon) * self.sample_rate)
+        offset = max(newest.end - ctx.play_ts, overdue)  # to the earliest packet still to come
+        if offset <= 0:
+            return True
+        if self.use_lbrr and newest.lbrr and offset <= newest.duration:
+            return True
+        if self.dreds.enabled:
+            self.dreds.for_packet(newest)  # keeps the reach estimate fresh
+            reach = self.dreds.recent_reach()
+            if reach > 0 and 0 < offset < reach + unit:
+                return True
+        return False
