@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from yarl import URL
 
-from . import protocol
+from . import protocol, turn
 from .protocol import ProtocolError, error_event
 from .ratelimit import TokenBucket
 
@@ -225,7 +225,8 @@ class Hub:
         self.counters.joins += 1
         joined: dict[str, Any] = {"type": "joined", "room": room, "peer_id": peer.peer_id, "peers": existing}
         if self.settings.stun_urls or self.settings.turn_urls:
-            joined["ice_servers"] = ice_servers_for(self.settings)
+            joined["ice_servers"] = turn.ice_servers(self.settings.stun_urls, self.settings.turn_urls,
+                                                     self.settings.turn_secret, self.settings.turn_ttl)
         self._send(peer, joined)
         for other_id in existing:
             self._send(members[other_id], {"type": "peer-joined", "peer_id": peer.peer_id})
@@ -297,19 +298,6 @@ class Hub:
             return True
         own = _normalize_origin(f"{'https' if request.secure else 'http'}://{request.host}")
         return own is not None and normalized.split("://", 1)[1] == own.split("://", 1)[1]
-
-
-def ice_servers_for(settings: ServerSettings) -> list[dict[str, Any]]:
-    """The RTCIceServer list for one peer: the STUN URLs, and the TURN URLs with fresh TURN
-    REST credentials (dred_rtc.rtc.ice.rest_credentials), so no long-lived password leaves."""
-    from dred_rtc.rtc.ice import rest_credentials
-    servers: list[dict[str, Any]] = []
-    if settings.stun_urls:
-        servers.append({"urls": list(settings.stun_urls)})
-    if settings.turn_urls and settings.turn_secret:
-        username, credential = rest_credentials(settings.turn_secret, ttl=settings.turn_ttl)
-        servers.append({"urls": list(settings.turn_urls), "username": username, "credential": credential})
-    return servers
 
 
 def _normalize_origin(origin: str) -> str | None:

@@ -6,10 +6,8 @@ that knows how:
 
 - `IceServer` / `parse_url`: `stun:`, `turn:` and `turns:` URLs checked up front, so a typo is a
   usage error and not a silent call without relay (aiortc skips URLs it cannot use).
-- `rest_credentials`: TURN REST-style short-lived credentials (username `EXPIRY:NAME`, password
-  base64(HMAC-SHA1(secret, username))), what coturn checks with `use-auth-secret` and
-  `static-auth-secret`. The signaling server hands them out, so browsers never see a long-lived
-  password.
+- TURN REST-style short-lived credentials come from the signaling server
+  (`signaling_server.turn`), so browsers never see a long-lived password.
 - `configuration`: aiortc's RTCConfiguration with `iceTransportPolicy` ("relay": only relayed
   candidates are gathered and paired, our own address is never sent to the peer).
 - `usable_servers`: one real TURN allocation per TURN URL before the call, so wrong
@@ -35,7 +33,6 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 POLICIES = ("all", "relay")
-DEFAULT_CREDENTIAL_TTL = 6 * 3600   # seconds a REST credential stays valid
 TURN_CHECK_TIMEOUT = 5.0
 
 _URL = re.compile(r"(?P<scheme>stuns?|turns?):(?P<host>\[[0-9A-Fa-f:.]+\]|[^?:/\[\]]+)"
@@ -151,17 +148,6 @@ def servers_from_options(stun: list[str] | None, turn: list[str] | None, user: s
             raise IceConfigError(f"--turn {url}: needs --turn-user and --turn-password")
         servers.append(IceServer((url,), user, password))
     return servers
-
-
-def rest_credentials(secret: str, name: str = "dred-rtc", ttl: int = DEFAULT_CREDENTIAL_TTL,
-                     now: float | None = None) -> tuple[str, str]:
-    """(username, password) valid for `ttl` seconds with coturn's `static-auth-secret`."""
-    if not secret:
-        raise IceConfigError("the TURN shared secret is empty")
-    expiry = int((time.time() if now is None else now) + ttl)
-    username = f"{expiry}:{name}"
-    digest = hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()
-    return username, base64.b64encode(digest).decode()
 
 
 def configuration(servers: list[Any], policy: str = "all"):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from dred_rtc.audio.wav import read_wav, write_wav
-from dred_rtc.rtc.ice import rest_credentials
+from signaling_server.turn import rest_credentials
 from tests.browser.harness import chromium_unavailable, envelope_correlation
 from tests.requirements import require
 
