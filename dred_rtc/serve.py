@@ -115,6 +115,10 @@ async def _serve(args: argparse.Namespace, ssl_context) -> int:
     where = f"all interfaces of {args.host}; " if args.host in ("0.0.0.0", "::", "") else ""
     print(f"dred-rtc serve: listening on {' '.join(urls) or server.url} "
           f"({where}WebSocket {ws_url})", flush=True)
+    if args.stun or args.turn:   # the secret and the credentials made from it are never printed
+        turn = f"; TURN {' '.join(args.turn)} with credentials valid {args.turn_ttl} s" if args.turn else ""
+        print(f"dred-rtc serve: peers get STUN {' '.join(args.stun or []) or '(none)'}{turn}",
+              file=sys.stderr, flush=True)
     try:
         await stop.wait()
     finally:

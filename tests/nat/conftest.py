@@ -28,10 +28,14 @@ def nat_bed_ok(root_netns) -> None:
 
 @pytest.fixture(scope="module")
 def nat_workdir():
-    """A private directory (pytest's numbered tmp dirs may be pruned by a concurrent run)."""
+    """A private directory (pytest's numbered tmp dirs may be pruned by a concurrent run);
+    DRED_RTC_NAT_KEEP=1 keeps it (logs, WAVs, stats) for inspection."""
     path = Path(tempfile.mkdtemp(prefix="dred-rtc-nat-"))
     yield path
-    shutil.rmtree(path, ignore_errors=True)
+    if os.environ.get("DRED_RTC_NAT_KEEP"):
+        print(f"\nkept {path}")
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="module", autouse=True)
