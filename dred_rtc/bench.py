@@ -47,9 +47,9 @@ from typing import Callable
 import numpy as np
 
 from .cache import cache_dir, opus_prefix
+from .media import FRAME, FRAME_SECONDS, SAMPLE_RATE
 
-FRAME = 960  # samples per 20 ms at 48 kHz
-FRAME_US = 20_000.0
+FRAME_US = FRAME_SECONDS * 1e6
 
 # ---------------------------------------------------------------------------------------------
 # section registry
@@ -225,7 +225,7 @@ def _binding_rep(frames: list[np.ndarray], s: CodecSettings, record: bool
     n = len(frames)
 
     def encode_all(name: str, **options: object) -> list[bytes]:
-        encoder = Encoder(48000, 1, bitrate=s.bitrate, complexity=10, vbr=True, dtx=False, **options)
+        encoder = Encoder(SAMPLE_RATE, 1, bitrate=s.bitrate, complexity=10, vbr=True, dtx=False, **options)
         packets = []
         for frame in frames:
             t0 = clock()
@@ -242,14 +242,14 @@ def _binding_rep(frames: list[np.ndarray], s: CodecSettings, record: bool
     }
     dred_stream, fec_stream = streams["dred"], streams["fec"]
 
-    decoder = Decoder(48000, 1, plc="deep")
+    decoder = Decoder(SAMPLE_RATE, 1, plc="deep")
     for packet in dred_stream:
         t0 = clock()
         pcm = decoder.decode(packet)
         timer.add("decode", clock() - t0)
         keep(pcm)
 
-    decoder = Decoder(48000, 1, plc="deep")
+    decoder = Decoder(SAMPLE_RATE, 1, plc="deep")
     for k in range(n):
         if k % 3 == 1 and k + 1 < n and has_lbrr(fec_stream[k + 1]):
             t0 = clock()
@@ -263,7 +263,7 @@ def _binding_rep(frames: list[np.ndarray], s: CodecSettings, record: bool
         return s.burst_start <= k % s.period < s.burst_start + s.burst
 
     for plc, prefix in (("deep", "plc_deep"), ("classic", "plc_classic")):
-        decoder = Decoder(48000, 1, plc=plc)
+        decoder = Decoder(SAMPLE_RATE, 1, plc=plc)
         for k in range(n):
             if in_burst(k):
                 name = f"{prefix}_first" if k % s.period == s.burst_start else f"{prefix}_next"
@@ -274,8 +274,8 @@ def _binding_rep(frames: list[np.ndarray], s: CodecSettings, record: bool
                 pcm = decoder.decode(dred_stream[k])
             keep(pcm)
 
-    decoder = Decoder(48000, 1, plc="deep")
-    parser = DredParser(48000)
+    decoder = Decoder(SAMPLE_RATE, 1, plc="deep")
+    parser = DredParser(SAMPLE_RATE)
     dred = Dred()
     max_samples = s.dred_ms * 48
     k = 0

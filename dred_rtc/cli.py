@@ -7,6 +7,8 @@ import importlib
 import logging
 import sys
 
+from .errors import UsageError
+
 # Modules that define `register(subparsers)`; each adds one or more subcommands whose
 # handler is stored as `func` and returns an exit code.
 COMMAND_MODULES = [
@@ -19,10 +21,6 @@ COMMAND_MODULES = [
     "dred_rtc.netem.demo",
     "dred_rtc.netem.link",
 ]
-
-
-class UsageError(Exception):
-    """Bad arguments or unreadable input: one line on stderr, exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +53,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # Run through the imported module so that subcommands and this file share one UsageError.
-    from dred_rtc.cli import main as imported_main
-    sys.exit(imported_main())
+    sys.exit(main())

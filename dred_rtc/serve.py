@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .cache import cache_dir
-from .cli import UsageError
+from .errors import UsageError
 
 log = logging.getLogger("signaling_server")
 
@@ -169,10 +169,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "serve", help="run the signaling server",
         description="Signaling server: WebSocket at /ws, rooms of at most two peers, JSON messages "
-                    "validated, size- and rate-limited; serves the web client at / when web/ "
-                    "exists. Browsers need https for the microphone (except on localhost): use "
-                    "--tls-cert/--tls-key, or --tls self-signed for quick LAN use (the browser "
-                    "warns once; Python peers pass the certificate file as CA).")
+                    "validated, size- and rate-limited; serves the web client (installed with "
+                    "the package) at /. Browsers need https for the microphone (except on "
+                    "localhost): use --tls-cert/--tls-key, or --tls self-signed for quick LAN "
+                    "use (the browser warns once; Python peers pass the certificate file as CA).")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; 0.0.0.0 for the LAN)")
     parser.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free port)")
@@ -184,7 +184,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="browser origin allowed besides the server's own, e.g. "
                              "https://example.org (repeatable; '*' allows any)")
     parser.add_argument("--web", metavar="DIR", help="folder of the web client to serve "
-                                                      "(default: the repository's web/ if present)")
+                                                      "(default: the web client installed with dred-rtc)")
     ice = parser.add_argument_group(
         "ICE servers handed to both peers on join",
         "for calls across NATs: a STUN server, and a TURN relay (coturn with use-auth-secret) for "

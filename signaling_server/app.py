@@ -16,6 +16,7 @@ import json
 import logging
 import secrets
 import ssl
+from importlib import resources
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,8 @@ from .ratelimit import TokenBucket
 
 log = logging.getLogger("signaling_server")
 
-DEFAULT_WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+# the web client ships inside this package (package data), so any install serves it
+DEFAULT_WEB_DIR = Path(str(resources.files(__package__).joinpath("web")))
 ROOM_CAPACITY = 2
 _ERRORS_LOGGED_PER_CONNECTION = 20
 

@@ -27,7 +27,7 @@ from typing import Any, Callable
 import numpy as np
 import soxr
 
-from .wav import FRAME, SAMPLE_RATE
+from ..media import FRAME, FRAME_MS, FRAMES_PER_SECOND, SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ class MicrophoneSource(_DeviceStream):
         self._resampler = (soxr.ResampleStream(self.device_rate, SAMPLE_RATE, 1, dtype="int16", quality="HQ")
                            if self.device_rate != SAMPLE_RATE else None)
         self._frames: collections.deque[np.ndarray] = collections.deque()
-        self._max_frames = max(1, max_buffered_ms // 20)
+        self._max_frames = max(1, max_buffered_ms // FRAME_MS)
         self._pending = np.zeros(0, dtype=np.int16)
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -194,7 +194,7 @@ class MicrophoneSource(_DeviceStream):
         self.overflows = 0
         try:
             self._stream = sd.InputStream(device=index, samplerate=self.device_rate, channels=self.channels,
-                                          dtype="int16", blocksize=self.device_rate // 50,
+                                          dtype="int16", blocksize=self.device_rate // FRAMES_PER_SECOND,
                                           latency=latency, callback=self._callback)
         except sd.PortAudioError as error:
             raise NoAudioDevice(f"cannot open audio input {self.device['name']!r}: {error}; {_INPUT_HINT}") from None

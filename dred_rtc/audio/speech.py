@@ -16,7 +16,8 @@ import av
 import numpy as np
 
 from ..cache import speech_dir
-from .wav import SAMPLE_RATE, read_wav, to_mono_48k, write_wav
+from ..media import SAMPLE_RATE
+from .wav import read_wav, to_mono_48k, write_wav
 
 #: The Debian package whose prompts are the speech, and the directory it really ships them in
 #: (`dpkg -L asterisk-core-sounds-en-g722`). The short `/usr/share/asterisk/sounds/en` link comes

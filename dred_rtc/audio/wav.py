@@ -8,12 +8,8 @@ import numpy as np
 import soundfile
 import soxr
 
-SAMPLE_RATE = 48000
-FRAME = 960  # samples in one 20 ms frame at 48 kHz
-
-
-class AudioFileError(ValueError):
-    """A WAV file that cannot be read, named with the reason."""
+from ..errors import AudioFileError
+from ..media import SAMPLE_RATE
 
 
 def to_mono_48k(audio: np.ndarray, sample_rate: int) -> np.ndarray:

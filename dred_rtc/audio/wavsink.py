@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .wav import SAMPLE_RATE
+from ..media import SAMPLE_RATE
 
 _HEADER = 44
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .wav import FRAME, SAMPLE_RATE, read_wav
+from ..media import FRAME, SAMPLE_RATE
+from .wav import read_wav
 
 
 class WavSource:

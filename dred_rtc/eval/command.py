@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..errors import AudioFileError, UsageError
 from ..jitter.choice import MAX_DELAY_MS, MIN_DELAY_MS, add_playout_arguments, playout_from_args
 from .conditions import (CONDITIONS, DEFAULT_BITRATES, DEFAULT_LOSSES, POLICIES, QUICK_LOSSES,
                          check_loss_spec)
@@ -61,13 +62,7 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def _usage(message: str):
-    from ..cli import UsageError
-    return UsageError(message)
-
-
 def _clips(args):
-    from ..audio.wav import AudioFileError
     from .corpus import CorpusNotPrepared, load_manifest, quick_subset, user_clips
 
     clips = []
@@ -75,15 +70,15 @@ def _clips(args):
         try:
             corpus = load_manifest()
         except CorpusNotPrepared as error:
-            raise _usage(str(error)) from None
+            raise UsageError(str(error)) from None
         count = QUICK_CLIPS if args.quick and args.clips is None else args.clips
         clips += quick_subset(corpus, count) if count is not None else corpus
     try:
         clips += user_clips(args.speech)
     except AudioFileError as error:
-        raise _usage(str(error)) from None
+        raise UsageError(str(error)) from None
     if not clips:
-        raise _usage("no speech to evaluate (--no-corpus needs --speech)")
+        raise UsageError("no speech to evaluate (--no-corpus needs --speech)")
     return clips
 
 
@@ -96,9 +91,9 @@ def delay_sweep_from_args(text: str | None) -> list[int]:
         try:
             delay = int(part.strip())
         except ValueError:
-            raise _usage(f"--delay-sweep {text}: {part.strip()!r} is not a whole number of ms") from None
+            raise UsageError(f"--delay-sweep {text}: {part.strip()!r} is not a whole number of ms") from None
         if not MIN_DELAY_MS <= delay <= MAX_DELAY_MS:
-            raise _usage(f"--delay-sweep {text}: each delay must be {MIN_DELAY_MS}..{MAX_DELAY_MS} ms, "
+            raise UsageError(f"--delay-sweep {text}: each delay must be {MIN_DELAY_MS}..{MAX_DELAY_MS} ms, "
                          f"got {delay}")
         delays.append(delay)
     return sorted(set(delays))
@@ -112,9 +107,9 @@ def run(args) -> int:
     from .runner import default_workers, plan_jobs, run_plan
 
     if args.clips is not None and args.clips < 1:
-        raise _usage("--clips must be >= 1")
+        raise UsageError("--clips must be >= 1")
     if args.workers is not None and args.workers < 1:
-        raise _usage("--workers must be >= 1")
+        raise UsageError("--workers must be >= 1")
     playout = playout_from_args(args)
     sweep = delay_sweep_from_args(args.delay_sweep)
     resamplers = ("soxr", "poly") if args.resampler == "both" else (args.resampler,)
@@ -123,24 +118,24 @@ def run(args) -> int:
         losses = list(dict.fromkeys(check_loss_spec(spec) for spec in losses))
         parse_jitter_spec(args.jitter, seed=0)
     except ImpairSpecError as error:
-        raise _usage(str(error)) from None
+        raise UsageError(str(error)) from None
     bitrates = list(dict.fromkeys(args.bitrate or ([32000] if args.quick else DEFAULT_BITRATES)))
     for bitrate in bitrates:
         if not 6000 <= bitrate <= 510000:
-            raise _usage(f"--bitrate {bitrate}: Opus takes 6000..510000 bits/s")
+            raise UsageError(f"--bitrate {bitrate}: Opus takes 6000..510000 bits/s")
     conditions = [c for c in CONDITIONS if c in (args.condition or CONDITIONS)]
     policies = [p for p in POLICIES if p in (args.policy or POLICIES)]
     if "adaptive" in conditions:
         try:
             import dred_rtc.rtc.controller  # noqa: F401
         except ImportError as error:
-            raise _usage(f"the adaptive condition needs dred_rtc.rtc.controller: {error}") from None
+            raise UsageError(f"the adaptive condition needs dred_rtc.rtc.controller: {error}") from None
     clips = _clips(args)
     out: Path = args.out
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise _usage(f"--out {out}: {error.strerror or error}") from None
+        raise UsageError(f"--out {out}: {error.strerror or error}") from None
     keep_dir = (out / "audio").resolve() if args.keep_audio else None
     workers = args.workers or default_workers()
     if keep_dir is not None:  # the input next to its decoded versions, for listening

@@ -37,7 +37,9 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from ..audio.wav import SAMPLE_RATE, AudioFileError, read_wav, to_mono_48k, write_wav
+from ..audio.wav import read_wav, to_mono_48k, write_wav
+from ..errors import AudioFileError
+from ..media import SAMPLE_RATE
 from ..cache import cache_dir
 
 CLIP_SECONDS = 10.0

@@ -30,7 +30,7 @@ from typing import Sequence
 import numpy as np
 import soxr
 
-from ..audio.wav import SAMPLE_RATE
+from ..media import SAMPLE_RATE
 
 PLCMOS_RATE = 16000
 ESTOI_RATE = 16000  # pystoi resamples to 10 kHz internally

@@ -7,14 +7,14 @@ Loss specs: none | bernoulli:P | gilbert:P,R | lossgen:P | trace:FILE (repeats p
 Jitter specs: none | normal:MEAN_MS,SD_MS (clipped at 0). Same seed, same pattern.
 """
 
-from .errors import ImpairSpecError
+from ..errors import ImpairSpecError
 from .jitter import JitterModel, NoJitter, NormalJitter
 from .loss import BernoulliLoss, GilbertLoss, LossModel, NoLoss, TraceLoss, read_trace
 from .lossgen import LossgenModel, LossgenUnavailable
-from .spec import parse_jitter_spec, parse_loss_spec
+from .spec import mean_loss, parse_jitter_spec, parse_loss_spec
 
 __all__ = [
     "BernoulliLoss", "GilbertLoss", "ImpairSpecError", "JitterModel", "LossModel", "LossgenModel",
-    "LossgenUnavailable", "NoJitter", "NoLoss", "NormalJitter", "TraceLoss", "parse_jitter_spec",
+    "LossgenUnavailable", "NoJitter", "NoLoss", "NormalJitter", "TraceLoss", "mean_loss", "parse_jitter_spec",
     "parse_loss_spec", "read_trace",
 ]

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from .errors import ImpairSpecError
+from ..errors import ImpairSpecError
 
 _BLOCK = 4096
 

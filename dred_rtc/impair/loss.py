@@ -3,6 +3,10 @@
 Every model answers `lost()` once per packet, in sending order. Random models draw from
 their own seeded numpy Generator, so the same seed gives the same pattern and two models
 never disturb each other. The neural generator lives in `lossgen.py`.
+
+Each model also states what it asks of the network, so nothing else works it out from the
+spec string: its long-run loss (`mean_loss`), mean burst length (`mean_burst`) and the
+`tc netem` words for it (`netem_args()`, None where netem has no equivalent).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ImpairSpecError
+from ..errors import ImpairSpecError
 
 # Uniform draws are taken from the Generator in blocks: identical patterns, far fewer calls.
 _BLOCK = 4096
@@ -27,6 +31,20 @@ class LossModel(ABC):
     @abstractmethod
     def lost(self) -> bool:
         """Whether the next packet is lost."""
+
+    @property
+    @abstractmethod
+    def mean_loss(self) -> float:
+        """Long-run fraction of packets lost (the encoder's expected loss derives from it)."""
+
+    @property
+    @abstractmethod
+    def mean_burst(self) -> float | None:
+        """Mean number of consecutive lost packets; None when the model has no closed form."""
+
+    def netem_args(self) -> list[str] | None:
+        """`tc netem` words for this model; None when netem has no equivalent."""
+        return None
 
     def pattern(self, packets: int) -> np.ndarray:
         """The next `packets` decisions as a bool array (True = lost); advances the model."""
@@ -53,11 +71,20 @@ class _Uniforms:
         return float(value)
 
 
+def _percent(fraction: float) -> str:
+    return f"{fraction * 100:.6g}%"
+
+
 class NoLoss(LossModel):
     spec = "none"
+    mean_loss = 0.0
+    mean_burst = None
 
     def lost(self) -> bool:
         return False
+
+    def netem_args(self) -> list[str]:
+        return []
 
 
 class BernoulliLoss(LossModel):
@@ -70,8 +97,20 @@ class BernoulliLoss(LossModel):
         self.spec = f"bernoulli:{p:g}"
         self._uniforms = _Uniforms(seed)
 
+    @property
+    def mean_loss(self) -> float:
+        return self.p
+
+    @property
+    def mean_burst(self) -> float:
+        """Independent losses still come in runs: 1 / (1 - p) on average."""
+        return 1.0 / (1.0 - self.p) if self.p < 1.0 else float("inf")
+
     def lost(self) -> bool:
         return self._uniforms.draw() < self.p
+
+    def netem_args(self) -> list[str]:
+        return ["loss", "random", _percent(self.p)]
 
 
 class GilbertLoss(LossModel):
@@ -95,8 +134,7 @@ class GilbertLoss(LossModel):
         self._bad = self._uniforms.draw() < stationary
 
     @property
-    def loss_rate(self) -> float:
-        """Long-run fraction of packets lost."""
+    def mean_loss(self) -> float:
         return self.p / (self.p + self.r) if self.p + self.r > 0 else 0.0
 
     @property
@@ -109,6 +147,11 @@ class GilbertLoss(LossModel):
         move = self._uniforms.draw()
         self._bad = (move >= self.r) if self._bad else (move < self.p)
         return lost
+
+    def netem_args(self) -> list[str]:
+        """netem's Gilbert-Elliott with every bad-state packet lost (1-h = 100 %) and no
+        good-state one (1-k = 0 %): this two-state model."""
+        return ["loss", "gemodel", _percent(self.p), _percent(self.r), "100%", "0%"]
 
 
 class TraceLoss(LossModel):
@@ -125,6 +168,18 @@ class TraceLoss(LossModel):
         self.spec = f"trace:{path}"
         self.trace = read_trace(self.path)
         self._next = 0
+
+    @property
+    def mean_loss(self) -> float:
+        return float(np.mean(self.trace))
+
+    @property
+    def mean_burst(self) -> float | None:
+        """Runs of 1s, counted around the loop the repeating trace makes."""
+        starts = int(np.sum(self.trace & ~np.roll(self.trace, 1)))
+        if starts == 0:
+            return float("inf") if self.trace.all() else None
+        return float(self.trace.sum()) / starts
 
     def lost(self) -> bool:
         value = self.trace[self._next % self.trace.size]

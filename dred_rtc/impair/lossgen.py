@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..cache import opus_prefix
-from .errors import ImpairSpecError
+from ..errors import ImpairSpecError
 from .loss import LossModel
 
 #: packets generated per chunk (about 41 s of 20 ms packets)
@@ -106,6 +106,16 @@ class LossgenModel(LossModel):
         self._chunk_index = 0
         self._chunk = np.empty(0, dtype=bool)
         self._next = 0
+
+    @property
+    def mean_loss(self) -> float:
+        """The target: the model measures close to it (see the class docstring)."""
+        return self.p
+
+    @property
+    def mean_burst(self) -> None:
+        """No closed form (about 2 packets at p = 0.2, measured)."""
+        return None
 
     def _generate(self) -> None:
         library = _library()

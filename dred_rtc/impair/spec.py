@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from .errors import ImpairSpecError
+from ..errors import ImpairSpecError
 from .jitter import JitterModel, NoJitter, NormalJitter
 from .loss import BernoulliLoss, GilbertLoss, LossModel, NoLoss, TraceLoss
 from .lossgen import LossgenModel
@@ -76,6 +76,11 @@ def parse_loss_spec(spec: str, seed: int | None = None) -> LossModel:
             raise ImpairSpecError(f"{spec!r}: missing file name, expected trace:FILE")
         return TraceLoss(args.strip())
     raise ImpairSpecError(f"unknown loss model {kind!r} in {spec!r} (expected one of: {LOSS_FORMS})")
+
+
+def mean_loss(spec: str) -> float:
+    """The long-run fraction of packets a loss spec loses: the one answer, from its model."""
+    return parse_loss_spec(spec, seed=0).mean_loss
 
 
 def parse_jitter_spec(spec: str, seed: int | None = None) -> JitterModel:

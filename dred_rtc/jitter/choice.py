@@ -25,6 +25,7 @@ class PlayoutChoice:
     max_delay_ms: int | None = None
     delay_price: float | None = None
     patience_budget_ms: int | None = None
+    recovery_prior_s: float | None = None
 
     @classmethod
     def steady(cls, delay_ms: int) -> PlayoutChoice:
@@ -57,6 +58,7 @@ class PlayoutChoice:
         parts += [] if self.min_delay_ms is None else [f"floor {self.min_delay_ms} ms"]
         parts += [] if self.max_delay_ms is None else [f"ceiling {self.max_delay_ms} ms"]
         parts += [] if self.delay_price is None else [f"price {self.delay_price:g}"]
+        parts += [] if self.recovery_prior_s is None else [f"prior {self.recovery_prior_s:g} s"]
         return ", ".join(parts) or "default"
 
     def as_dict(self) -> dict:
@@ -85,11 +87,17 @@ def add_playout_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGr
                              f"must let LBRR/DRED rebuild at least this fraction of all frames "
                              f"(0..1; default {JitterConfig.delay_price:g}; 0: grow to the "
                              f"budget whenever that rebuilds anything)")
+    parser.add_argument("--recovery-prior", type=float, default=None, metavar="S",
+                        help=f"real-time receiver: start as if it had seen S seconds of a call "
+                             f"losing 10 %% (so a lossy call's first bursts find the delay they "
+                             f"need; a clean call's evidence outweighs it within seconds); 0 "
+                             f"starts at what jitter needs (0..30; default "
+                             f"{JitterConfig.recovery_prior_s:g})")
 
 
 def playout_from_args(args: argparse.Namespace) -> PlayoutChoice:
     """The checked choice (one-line UsageError for anything out of range)."""
-    from ..cli import UsageError  # cli imports every command, this module among them
+    from ..errors import UsageError
 
     def delay(name: str) -> int | None:
         value = getattr(args, name.replace("-", "_"))
@@ -103,5 +111,8 @@ def playout_from_args(args: argparse.Namespace) -> PlayoutChoice:
     price = args.delay_price
     if price is not None and not 0 <= price < 1:
         raise UsageError(f"--delay-price must be in [0, 1), got {price}")
+    prior = args.recovery_prior
+    if prior is not None and not 0 <= prior <= 30:
+        raise UsageError(f"--recovery-prior must be 0..30 s, got {prior}")
     return PlayoutChoice(patience=args.patience, min_delay_ms=minimum, max_delay_ms=maximum,
-                         delay_price=price)
+                         delay_price=price, recovery_prior_s=prior)

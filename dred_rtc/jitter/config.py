@@ -22,6 +22,7 @@ class JitterConfig:
     max_delay_ms: int | None = None
     mouth_to_ear_ms: int = 150
     delay_price: float = 0.001
+    recovery_prior_s: float = 1.0   # the start assumes this much call at 10 % loss (0: none)
     wait_in_pauses: bool = True     # a loss that starts in a pause may lengthen the pause
     patience: bool = False          # also conceal in speech while waiting for redundancy
     patience_budget_ms: int = 100   # extra delay patience may add

@@ -36,7 +36,10 @@ class JitterBuffer(Playback):
         if config.policy != "realtime":
             raise ValueError("JitterBuffer is the real-time policy; use make_playback(config)")
         super().__init__(config, capacity=512, via24=False)
-        self._recovery = RecoveryEstimator(frame_ms=config.frame_ms)
+        self._recovery = RecoveryEstimator(
+            frame_ms=config.frame_ms,
+            prior_frames=round(config.recovery_prior_s * 1000 / config.frame_ms)
+            if (config.use_dred or config.use_lbrr) else 0)
         self.budget = DelayBudget(max_delay_ms=config.max_delay_ms,
                                   mouth_to_ear_ms=config.mouth_to_ear_ms)
         self._target: Target | None = None
@@ -102,8 +105,11 @@ class JitterBuffer(Playback):
 
     # -- playout -----------------------------------------------------------------------
     def _may_start(self, now: float, first: BufferedPacket) -> bool:
+        """At the first tick within one frame below the target: starting above it would put
+        the delay over the budget when the target is the budget, and the trim that follows is
+        a splice; a delay a little short is made up in a pause."""
         waited = now - self._delay.nominal_arrival(first.ts)
-        return waited >= self.target_delay() - self.frame / self.sample_rate / 2 - _TIME_EPSILON
+        return waited >= self.target_delay() - self.frame / self.sample_rate - _TIME_EPSILON
 
     def _frame_delay(self, now: float, position: int | None) -> float:
         return now - self._delay.nominal_arrival(position)
@@ -134,7 +140,8 @@ class JitterBuffer(Playback):
         if not self.config.stretch:
             return
         delay = now + len(self._queue) / self.sample_rate - self._delay.nominal_arrival(self._play_ts)
-        change = self.policy.adjust(delay - target)
+        change = self.policy.adjust(delay - target, delay - self.target.budget_ms / 1000.0,
+                                    self.target.jitter_ms / 1000.0 - delay)
         if change is None:
             return
         self._decode_ahead(now, target)

@@ -21,7 +21,7 @@ from .dredstore import DredStore
 LATE_WAIT_ABOVE_TARGET = 0.040
 _EPSILON = 1e-6                      # s: arrival times differ in their last bits
 SHRINK_DEADBAND = 0.010 + _EPSILON   # no shrinking within 10 ms above the target
-GROW_DEADBAND = 0.010 + _EPSILON     # nor growing within 10 ms below it
+GROW_DEADBAND = 0.020 + _EPSILON     # nor growing within a frame below it (where playout starts)
 
 
 @dataclass
@@ -108,14 +108,18 @@ class RealtimePolicy:
             return Plan(Decision.PLC, unit, advance=False, reason=Reason.WAIT)
         return Plan(Decision.PLC, unit, reason=reason)
 
-    def adjust(self, excess: float) -> RateChange | None:
-        """Given the delay minus its target (s): shrink in pauses, and in speech too when
-        more than `speed_up_speech_ms` above; grow in pauses, or in speech when no pause is
-        at hand (an underrun is heard, a slower syllable hardly)."""
-        if excess > SHRINK_DEADBAND:
-            return RateChange(Stretch.ACCELERATE, excess, excess * 1000 > self.speed_up_speech_ms)
+    def adjust(self, excess: float, over_budget: float = -1.0,
+               under_jitter: float = -1.0) -> RateChange | None:
+        """Given the delay minus its target, minus the budget and the jitter need minus the
+        delay (s): shrink in pauses when above the deadband or the budget at all, and in
+        speech too when more than `speed_up_speech_ms` above; grow in pauses, and in speech
+        only below what arrival jitter needs (an underrun is heard; time for DRED is not
+        worth slowing a word: it is bought in pauses)."""
+        if excess > SHRINK_DEADBAND or over_budget > _EPSILON:
+            return RateChange(Stretch.ACCELERATE, max(excess, over_budget),
+                              excess * 1000 > self.speed_up_speech_ms)
         if excess < -GROW_DEADBAND:
-            return RateChange(Stretch.DECELERATE, -excess, True)
+            return RateChange(Stretch.DECELERATE, -excess, under_jitter > _EPSILON)
         return None
 
     def _redundancy_may_reach(self, ctx: Context, unit: int) -> bool:

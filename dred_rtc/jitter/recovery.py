@@ -11,33 +11,49 @@ The distribution is kept per frame with exponential forgetting (NetEq forgets it
 histogram the same way), together with the count of all frames, so it answers: "at playout
 delay D, what fraction of all frames would have been rebuilt?" The target policy turns that
 curve into a delay.
+
+A call starts from a prior, as the sender's controller does (it assumes 10 % loss until the
+first receiver report): `prior_frames` frames of which 10 % were lost, half of them
+rebuildable at `prior_need_ms`. It weighs as much as that many real frames, so a lossy call's
+first bursts find the delay already there, and a clean call's evidence outweighs it within
+seconds.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+_PRIOR_LOSS = 0.10          # the sender's controller assumes as much (rtc/controller.PRIOR_LOSS)
+_PRIOR_REBUILDABLE = 0.5    # of the prior's lost frames, those redundancy reaches at its need
+
 
 class RecoveryEstimator:
     """Forgetting histogram of the delay each lost frame needed to be rebuilt."""
 
     def __init__(self, *, frame_ms: float = 20.0, bucket_ms: float = 10.0, max_ms: float = 1000.0,
-                 forget_per_s: float = 0.95, margin_ms: float = 10.0) -> None:
+                 forget_per_s: float = 0.95, margin_ms: float = 10.0, prior_frames: int = 0,
+                 prior_need_ms: float = 150.0) -> None:
         self.frame_ms = frame_ms
         self.bucket_ms = bucket_ms
         self.max_ms = max_ms
         self.margin_ms = margin_ms
+        self.prior_frames = prior_frames
+        self.prior_need_ms = prior_need_ms
         # forget_per_s 0.95: a frame lost 14 s ago weighs half, 2 minutes ago nothing to speak of
         self._forget_frame = forget_per_s ** (frame_ms / 1000.0)
         self._needs = np.zeros(int(max_ms / bucket_ms) + 1)  # weight of lost frames per need
         self._lost = 0.0     # weight of all lost frames (rebuildable or not)
         self._frames = 0.0   # weight of all frames
         self._count = 0      # frames seen (fast start: the first ones are averaged)
+        self.reset()
 
     def reset(self) -> None:
+        """Back to the prior (a new stream)."""
         self._needs[:] = 0.0
-        self._lost = self._frames = 0.0
-        self._count = 0
+        self._frames = float(self.prior_frames)
+        self._lost = _PRIOR_LOSS * self._frames
+        self._needs[self._bucket(self.prior_need_ms)] = _PRIOR_REBUILDABLE * self._lost
+        self._count = self.prior_frames
 
     def _age(self, frames: int) -> None:
         """Forget for `frames` new frames; early on, forget less so the first seconds count.

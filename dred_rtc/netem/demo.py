@@ -24,9 +24,9 @@ import sys
 import time
 from pathlib import Path
 
-from ..cli import UsageError
-from ..impair import ImpairSpecError, parse_loss_spec
-from ..impair.loss import GilbertLoss
+from ..errors import UsageError
+from ..impair import ImpairSpecError, mean_loss, parse_loss_spec
+from ..impair.lossmeter import meter_loss
 from .backends import BACKENDS, BackendError, Choice, choose_backend, inprocess_spec, start_impairment
 from .namespaces import Link, LinkSession, NetnsError, orphaned, teardown_namespaces
 from .probe import probe_link, probe_rate
@@ -37,26 +37,7 @@ DEFAULT_LOSS = "gilbert:0.1,0.4"  # 20 % loss in bursts of 2.5 packets on averag
 
 
 def _cli(*args: str) -> list[str]:
-    # not `-m dred_rtc.cli`: as __main__ its UsageError would be a different class from the one
-    # the commands raise, and usage errors would end as tracebacks with exit code 1
-    return [sys.executable, "-c", "import sys; from dred_rtc.cli import main; sys.exit(main())", *args]
-
-
-def expected_loss(spec: str) -> float | None:
-    """The long-run loss rate a spec asks for (None when it has no closed form: lossgen, trace)."""
-    kind, _, value = spec.strip().partition(":")
-    kind = kind.lower()
-    if kind == "none":
-        return 0.0
-    if kind == "bernoulli":
-        return float(value)
-    if kind == "gilbert":
-        model = parse_loss_spec(spec, seed=0)
-        assert isinstance(model, GilbertLoss)
-        return model.loss_rate
-    if kind == "lossgen":
-        return float(value)  # the model's target (it measures close to it)
-    return None
+    return [sys.executable, "-m", "dred_rtc", *args]
 
 
 def _room(name: str) -> str:
@@ -77,7 +58,7 @@ def _fmt(value: float | None, unit: str, scale: float = 1.0, digits: int = 1) ->
 
 def link_lines(params: LinkParams, measured: dict, label: str) -> list[str]:
     """Requested vs measured, one row per quantity, one column per direction."""
-    want = expected_loss(params.loss)
+    want = mean_loss(params.loss)
     dirs = [d for d in ("a->b", "b->a") if measured.get(d)]
     head = f"  {label:<28}" + "".join(f"{d:>12}" for d in dirs) + "   requested"
     rows = [head]
@@ -86,7 +67,7 @@ def link_lines(params: LinkParams, measured: dict, label: str) -> list[str]:
         rows.append(f"  {name:<28}" + "".join(f"{v:>12}" for v in values) + f"   {requested}")
     row("packets", [str(measured[d].get("sent", measured[d].get("packets", "-"))) for d in dirs], "")
     row("loss", [_fmt(measured[d].get("loss"), " %", 100) for d in dirs],
-        f"{params.loss}" + (f" = {want * 100:.1f} %" if want is not None else ""))
+        f"{params.loss} = {want * 100:.1f} %")
     if any(measured[d].get("delay_ms") for d in dirs):
         row("delay (mean one-way)", [_fmt((measured[d].get("delay_ms") or {}).get("mean"), " ms")
                                      for d in dirs], f"{params.delay_ms:g} ms")
@@ -249,10 +230,8 @@ def run_inprocess(args: argparse.Namespace, params: LinkParams, clip: Path, out_
             _wait_call(name, [("sender", sender, files["tx_log"]), ("receiver", receiver, files["rx_log"])],
                        args.seconds + 60)
             report = json.loads(files["rx"].read_text())
-            net = report.get("network", {})
-            expected = net.get("packets_expected") or 0
-            during = {"a->b": {"packets": expected,
-                               "loss": (net.get("packets_lost") or 0) / expected if expected else None}}
+            seen = meter_loss(report)
+            during = {"a->b": {"packets": seen.expected, "loss": seen.fraction if seen.expected else None}}
             results.append({"name": name, "output": str(files["output"]), "report": report,
                             "sender": json.loads(files["tx"].read_text()), "link": during,
                             "seconds": time.monotonic() - started})
@@ -328,7 +307,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"requested: {params.describe()} (seed {args.seed}); {args.seconds:g} s of real speech, "
           f"{args.bitrate // 1000} kb/s", flush=True)
     summary: dict = {"backend": choice.name, "reason": choice.reason, "details": choice.details,
-                     "requested": {"loss": params.loss, "expected_loss": expected_loss(params.loss),
+                     "requested": {"loss": params.loss, "expected_loss": mean_loss(params.loss),
                                    "delay_ms": params.delay_ms, "jitter_ms": params.jitter_ms,
                                    "rate_kbit": params.rate_kbit, "seed": args.seed}}
     # SIGINT too: a shell starts background jobs with SIGINT ignored and Python keeps it so,

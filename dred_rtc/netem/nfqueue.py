@@ -10,8 +10,8 @@ what `--peer-dev` sends, so one process impairs both directions of a veth link (
 'b->a' in its figures). Impairing before the packet leaves (not on arrival) keeps the
 receiver's kernel timestamps honest. It gives each packet its verdict:
 dropped as the loss model says, otherwise accepted after the delay the delay model draws
-(plus serialisation at `--rate`). The models are dred_rtc.impair's, the same ones `--impair`
-and `simulate` use: `bernoulli:P`, `gilbert:P,R`, `lossgen:P`, `trace:FILE`, and a delay of
+(plus serialisation at `--rate`). The models and the channel composing them are
+dred_rtc.impair's, the same ones `--impair` and `simulate` use: `bernoulli:P`, `gilbert:P,R`, `lossgen:P`, `trace:FILE`, and a delay of
 Normal(DELAY, JITTER) ms per packet (clipped at 0; independent draws reorder packets, as netem
 does). Each direction has its own models and seed.
 
@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from ..impair import ImpairSpecError, parse_loss_spec
+from ..impair.channel import Channel, DelayStage, LossStage, QueueLimit, RateStage
 from ..impair.jitter import JitterModel, NoJitter, NormalJitter
 from ..impair.loss import LossModel
 
@@ -130,17 +131,14 @@ class DirectionStats:
 
 
 class Direction:
-    """One direction of the link: its models, its rate queue and its figures."""
+    """One direction of the link: its channel (loss, queue limit, rate, delay) and its figures."""
 
     def __init__(self, name: str, loss: LossModel, delay: JitterModel,
                  rate_kbit: float | None = None, limit: int = 1000) -> None:
         self.name = name
-        self.loss = loss
-        self.delay = delay
-        self.rate_bps = rate_kbit * 1000 if rate_kbit else None
-        self.limit = limit
-        self.busy_until = 0.0  # when the (virtual) transmitter finishes its backlog
-        self.in_flight = 0
+        self.queue = QueueLimit(limit)
+        rate = [RateStage(rate_kbit)] if rate_kbit else []
+        self.channel = Channel([LossStage(loss), self.queue, *rate, DelayStage(delay)])
         self.stats = DirectionStats()
 
     def schedule(self, now: float, size: int) -> float | None:
@@ -148,17 +146,18 @@ class Direction:
         self.stats.seen += 1
         self.stats.first = now if self.stats.first is None else self.stats.first
         self.stats.last = now
-        if self.loss.lost():
-            self.stats.dropped_model += 1
-            return None
-        if self.in_flight >= self.limit:
-            self.stats.dropped_queue += 1
-            return None
-        depart = now
-        if self.rate_bps:
-            depart = max(now, self.busy_until) + size * 8 / self.rate_bps
-            self.busy_until = depart
-        return depart + self.delay.delay_ms() / 1000.0
+        queue_drops = self.queue.dropped
+        leaves = self.channel.send(now, size)
+        if leaves is None:
+            if self.queue.dropped > queue_drops:
+                self.stats.dropped_queue += 1
+            else:
+                self.stats.dropped_model += 1
+        return leaves
+
+    def release(self) -> None:
+        """A held packet has been given its verdict."""
+        self.queue.release()
 
 
 def delay_model(delay_ms: float, jitter_ms: float, seed: int | None) -> JitterModel:
@@ -203,7 +202,6 @@ class Impairer:
             if release is None:
                 packet.drop()
                 return
-            direction.in_flight += 1
             heapq.heappush(self._pending, (release, next(self._order), now, number, size, packet))
         return handle
 
@@ -214,7 +212,7 @@ class Impairer:
             packet.accept()
             done = time.monotonic()
             direction = self.directions[number]
-            direction.in_flight -= 1
+            direction.release()
             stats = direction.stats
             stats.accepted += 1
             stats.bytes_accepted += size
@@ -252,7 +250,7 @@ class Impairer:
                 packet.accept()
             except RuntimeError:
                 pass
-            self.directions[number].in_flight -= 1
+            self.directions[number].release()
 
     def snapshot(self, reset: bool) -> dict:
         result = {direction.name: direction.stats.summary() for direction in self.directions.values()}

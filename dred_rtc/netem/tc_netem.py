@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..impair import ImpairSpecError, parse_loss_spec
-from ..impair.loss import BernoulliLoss, GilbertLoss, LossModel, NoLoss
+from ..impair.loss import LossModel
 
 #: netem's default queue limit is 1000 packets; kept explicit so both backends agree
 DEFAULT_LIMIT = 1000
@@ -72,22 +72,16 @@ class LinkParams:
         return ", ".join(parts)
 
 
-def _percent(fraction: float) -> str:
-    return f"{fraction * 100:.6g}%"
-
-
 def _ms(value: float) -> str:
     return f"{value:.6g}ms"
 
 
 def netem_loss_args(loss: LossModel) -> list[str]:
-    """netem's words for a loss model; NetemUnsupported for models netem lacks."""
-    if isinstance(loss, NoLoss):
-        return []
-    if isinstance(loss, BernoulliLoss):
-        return ["loss", "random", _percent(loss.p)]
-    if isinstance(loss, GilbertLoss):
-        return ["loss", "gemodel", _percent(loss.p), _percent(loss.r), "100%", "0%"]
+    """netem's words for a loss model (the model knows them); NetemUnsupported for models
+    netem lacks."""
+    args = loss.netem_args()
+    if args is not None:
+        return args
     raise NetemUnsupported(f"netem has no equivalent of {loss.spec!r} (lossgen and trace files "
                            f"exist only in dred-rtc's models): use --backend nfqueue")
 
@@ -117,7 +111,6 @@ def teardown_commands(dev: str, ns: str | None = None) -> list[list[str]]:
     """The `tc` command that removes the netem qdisc from `dev` (back to the default qdisc)."""
     tc = ["tc", "-n", ns] if ns else ["tc"]
     return [[*tc, "qdisc", "del", "dev", dev, "root"]]
-
 
 
 def kernel_config_says() -> str | None:

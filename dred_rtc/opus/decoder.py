@@ -12,6 +12,7 @@ from ctypes import c_int, c_int32
 
 import numpy as np
 
+from ..media import SAMPLE_RATE
 from .buffers import check_frame_size, check_sample_rate, packet_pointer
 from .dred import Dred
 from .library import check, lib
@@ -28,7 +29,7 @@ _OSCE_COMPLEXITY = {"off": 0, "lace": 6, "nolace": 7}
 class Decoder:
     """One Opus decoder producing int16 PCM as numpy arrays."""
 
-    def __init__(self, sample_rate: int = 48000, channels: int = 1, *, plc: str = "deep",
+    def __init__(self, sample_rate: int = SAMPLE_RATE, channels: int = 1, *, plc: str = "deep",
                  osce: str = "off", via24: bool = False) -> None:
         """`via24`: decode through libopus's 24-bit API and round to 16 bits exactly as
         opus_demo does (no soft clipping), so output can be compared with it bit for bit."""

@@ -10,6 +10,7 @@ import ctypes
 import weakref
 from ctypes import c_int
 
+from ..media import SAMPLE_RATE
 from .buffers import check_sample_rate, packet_pointer
 from .errors import OpusError
 from .library import capabilities, check, lib
@@ -35,7 +36,7 @@ class Dred:
 class DredParser:
     """Wraps an OpusDREDDecoder: the RDO-VAE decoder that turns DRED bits into features."""
 
-    def __init__(self, sample_rate: int = 48000) -> None:
+    def __init__(self, sample_rate: int = SAMPLE_RATE) -> None:
         check_sample_rate(sample_rate, 1)
         if not capabilities().dred:
             raise OpusError(-5, "this libopus was built without DRED", "DredParser")

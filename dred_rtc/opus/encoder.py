@@ -8,6 +8,7 @@ from ctypes import c_int, c_int32
 
 import numpy as np
 
+from ..media import SAMPLE_RATE
 from .buffers import check_frame_size, check_sample_rate, pcm_pointer
 from .library import check, lib
 
@@ -37,7 +38,7 @@ class Encoder:
     """One Opus encoder. DRED is emitted only with `dred_ms > 0` AND `expected_loss > 0`,
     and only when the bitrate leaves room for it (see docs/facts.md)."""
 
-    def __init__(self, sample_rate: int = 48000, channels: int = 1, *, bitrate: int = 32000,
+    def __init__(self, sample_rate: int = SAMPLE_RATE, channels: int = 1, *, bitrate: int = 32000,
                  complexity: int = 10, vbr: bool = True, fec: bool = False,
                  expected_loss: int = 0, dred_ms: int = 0, dtx: bool = False,
                  application: str = "voip", signal: str = "voice", vbr_constraint: bool = True,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from ..media import SAMPLE_RATE
 from .buffers import packet_pointer
 from .library import check, lib
 
 
-def samples_in_packet(packet: bytes, sample_rate: int = 48000) -> int:
+def samples_in_packet(packet: bytes, sample_rate: int = SAMPLE_RATE) -> int:
     """Samples per channel the packet decodes to (raises OpusError on a malformed packet)."""
     pointer, size = packet_pointer(packet)
     return check(lib().opus_packet_get_nb_samples(pointer, size, sample_rate),

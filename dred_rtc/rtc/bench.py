@@ -19,6 +19,7 @@ import time
 from ..audio.speech import speech
 from ..bench import figure
 from ..audio.wavsource import WavSource
+from ..media import FRAME, FRAME_SECONDS
 from ..opus import Decoder, Encoder
 from .localsignaling import signaling_pair
 from .peer import Peer, PeerOptions
@@ -55,12 +56,12 @@ def codec_floor_pct(settings, pcm, frames: int = 250) -> float:
     enc = Encoder(bitrate=settings.bitrate, fec=settings.fec, expected_loss=settings.expected_loss,
                   dred_ms=settings.dred_ms)
     dec = Decoder()
-    chunks = pcm[: frames * 960].reshape(-1, 960)
+    chunks = pcm[: frames * FRAME].reshape(-1, FRAME)
     start = time.thread_time()
     for chunk in chunks:
         dec.decode(enc.encode(chunk))
     per_frame = (time.thread_time() - start) / len(chunks)
-    return 100.0 * 2 * per_frame / 0.020
+    return 100.0 * 2 * per_frame / FRAME_SECONDS
 
 
 async def _measure(calls: int, seconds: float, warmup: float, impair: str | None, pcm) -> dict:

@@ -16,9 +16,10 @@ import signal
 import sys
 from pathlib import Path
 
-from ..audio.wav import FRAME
-from ..cli import UsageError
+from ..errors import AudioFileError, UsageError
+from ..impair.lossmeter import meter_loss
 from ..jitter.choice import add_playout_arguments, playout_from_args
+from ..media import FRAME
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +94,7 @@ def status_line(peer) -> str:
     (bitrate, the loss the peer reports, the controller's settings)."""
     report = peer.receiver.report()
     frames = report.get("frames", {})
-    net = report.get("network", {})
-    expected = net.get("packets_expected") or 0
-    loss = 100.0 * (net.get("packets_lost") or 0) / expected if expected else 0.0
+    loss = 100.0 * meter_loss(report).fraction
     delay = report.get("delay_ms", {})
     s = peer.track.settings
     return (f"in: loss {loss:4.1f}%, normal {frames.get('normal', 0)} lbrr {frames.get('lbrr', 0)} "
@@ -110,7 +109,6 @@ def _open_source(args: argparse.Namespace):
     if args.input and args.mic is not None:
         raise UsageError("use either --input or --mic")
     if args.input:
-        from ..audio.wav import AudioFileError
         from ..audio.wavsource import WavSource
         try:
             return WavSource(args.input, loop_forever=args.loop_input)

@@ -14,11 +14,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..audio.wav import FRAME, SAMPLE_RATE
+from ..media import FRAME_SECONDS
 
 log = logging.getLogger(__name__)
 
-FRAME_SECONDS = FRAME / SAMPLE_RATE
 Pull = Callable[[], np.ndarray]
 
 

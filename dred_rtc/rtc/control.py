@@ -18,8 +18,14 @@ implementations (a browser) may ignore it: every message is optional.
 from __future__ import annotations
 
 import json
+import logging
 import math
+from collections.abc import Callable
 from typing import Any
+
+from aiortc import InvalidStateError, RTCPeerConnection
+
+log = logging.getLogger(__name__)
 
 CHANNEL_LABEL = "control"
 CHANNEL_ID = 0
@@ -81,3 +87,34 @@ def parse(data: object) -> dict | None:
     elif kind in ("end-ack", "bye"):
         return message
     return None
+
+
+class ControlChannel:
+    """Our end of the control channel: `send()` a message, and observers per message type
+    (`on("end", handler)`) for the valid messages the peer sends."""
+
+    def __init__(self, pc: RTCPeerConnection) -> None:
+        self.channel = pc.createDataChannel(CHANNEL_LABEL, negotiated=True, id=CHANNEL_ID)
+        self.channel.on("message", self._receive)
+        self._observers: dict[str, list[Callable[[dict], None]]] = {}
+
+    def on(self, kind: str, observer: Callable[[dict], None]) -> None:
+        self._observers.setdefault(kind, []).append(observer)
+
+    def send(self, message: dict) -> bool:
+        """False when the channel is not open (yet, or any more): the message is not sent."""
+        if self.channel.readyState != "open":
+            return False
+        try:
+            self.channel.send(json.dumps(message))
+            return True
+        except (InvalidStateError, ConnectionError) as error:  # channel closing under us
+            log.debug("control channel send failed: %s", error)
+            return False
+
+    def _receive(self, data: object) -> None:
+        message = parse(data)
+        if message is None:
+            return
+        for observer in self._observers.get(message["type"], []):
+            observer(message)

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..cli import UsageError
+from ..errors import UsageError
 
 CONDITIONS = {  # name (also the room and file names) -> sender options
     "dred-lbrr": ["--fec", "--dred-ms", "500"],
@@ -36,9 +36,7 @@ class Result:
 
 
 def _cli(*args: str) -> list[str]:
-    # not `-m dred_rtc.cli`: that runs the module as __main__, a second copy whose UsageError
-    # the commands (importing dred_rtc.cli) do not raise
-    return [sys.executable, "-c", "import sys; from dred_rtc.cli import main; sys.exit(main())", *args]
+    return [sys.executable, "-m", "dred_rtc", *args]
 
 
 def start_server(timeout: float = 15.0) -> tuple[subprocess.Popen, str]:
@@ -123,7 +121,8 @@ def play_files(paths: list[Path]) -> str:
     """Play the received files if there is a speaker; say why not otherwise."""
     try:
         from ..audio.devices import NoAudioDevice, SpeakerSink, find_device
-        from ..audio.wav import FRAME, read_wav
+        from ..audio.wav import read_wav
+        from ..media import FRAME
         find_device(None, "output")
     except Exception as error:  # NoAudioDevice, PortAudio missing
         return f"not played: {str(error).splitlines()[0] if str(error) else type(error).__name__}"

@@ -14,8 +14,8 @@ that knows how:
   credentials or an unreachable relay are a clear error within seconds (aioice drops a failed
   allocation silently and the call would then just never connect), and the URL that works
   (e.g. TCP behind a UDP-blocking firewall) is the one aioice gets.
-- `selected_pair`: the nominated pair's candidate types, read from aiortc/aioice internals
-  (the only place in dred-rtc that does; aiortc's getStats has no candidate-pair entry).
+- `selected_pair`: the nominated pair's candidate types (aiortc's getStats has no
+  candidate-pair entry; the internals it takes are in `aiortc_compat`).
 """
 
 from __future__ import annotations
@@ -179,33 +179,31 @@ async def check_turn(server: IceServer, url: IceUrl, timeout: float = TURN_CHECK
     fails: wrong credentials (401), another error code, or no answer within `timeout`."""
     import ssl as ssl_module
 
-    from aioice import stun, turn
+    from aioice import stun
+
+    from .aiortc_compat import turn_allocation, turn_error_code
     where = f"TURN server {url.host}:{url.port} ({url.label})"
-
-    class _Sink(asyncio.DatagramProtocol):
-        pass
-
     ssl_arg = ssl_module.create_default_context() if url.scheme == "turns" else None
     try:
-        transport, _ = await asyncio.wait_for(
-            turn.create_turn_endpoint(_Sink, server_addr=(url.host, url.port), username=server.username,
-                                      password=server.credential, ssl=ssl_arg, transport=url.transport),
+        allocation = await asyncio.wait_for(
+            turn_allocation(url.host, url.port, server.username, server.credential, url.transport, ssl_arg),
             timeout)
     except asyncio.TimeoutError:
         raise TurnError(f"{where}: no answer within {timeout:g} s (address, port, firewall?)") from None
-    except stun.TransactionFailed as error:
-        code, reason = (error.response.attributes.get("ERROR-CODE") or (0, ""))
+    except stun.TransactionError as error:
+        refused = turn_error_code(error)
+        if refused is None:
+            raise TurnError(f"{where}: no answer (STUN transaction timed out)") from None
+        code, reason = refused
         if code == 401:
             raise TurnError(f"{where} refused the credentials of user {server.username!r} (401 {reason}): "
                             "check --turn-user/--turn-password, or that the signaling server's "
                             "--turn-secret is coturn's static-auth-secret") from None
         raise TurnError(f"{where} refused the allocation: {code} {reason}") from None
-    except stun.TransactionTimeout:
-        raise TurnError(f"{where}: no answer (STUN transaction timed out)") from None
     except (OSError, ssl_module.SSLError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else error
         raise TurnError(f"{where}: {reason}") from None
-    transport.close()
+    allocation.close()
 
 
 async def usable_servers(servers: list[Any], timeout: float = TURN_CHECK_TIMEOUT) -> list[IceServer]:
@@ -235,20 +233,7 @@ async def usable_servers(servers: list[Any], timeout: float = TURN_CHECK_TIMEOUT
     raise (refused or errors)[0]
 
 
-# -- the selected pair (aiortc/aioice internals: keep them here) -----------------------------
-def _ice_connection(pc):
-    """aioice Connection behind the first transceiver's ICE transport, or None."""
-    for transceiver in pc.getTransceivers():
-        dtls = getattr(transceiver.sender, "transport", None)
-        ice_transport = getattr(dtls, "transport", None)
-        connection = getattr(ice_transport, "_connection", None)
-        if connection is not None:
-            return connection
-    sctp = getattr(pc, "sctp", None)
-    ice_transport = getattr(getattr(sctp, "transport", None), "transport", None)
-    return getattr(ice_transport, "_connection", None)
-
-
+# -- the selected pair -------------------------------------------------------------------------
 def _describe_candidate(candidate) -> dict[str, Any]:
     return {"type": candidate.type, "protocol": candidate.transport.lower(),
             "address": f"{candidate.host}:{candidate.port}"}
@@ -256,19 +241,18 @@ def _describe_candidate(candidate) -> dict[str, Any]:
 
 def selected_pair(pc, servers: list[Any] | None = None) -> dict[str, Any] | None:
     """{"local": {type, protocol, address}, "remote": {...}, "path": "host"|"srflx"|"relay",
-    "relay_transport": udp|tcp|tls|None, "dtls_state"} for the nominated pair (component 1), or
-    None. The media's DTLS-SRTP runs end to end over whichever pair: a relay forwards ciphertext.
+    "relay_transport": udp|tcp|tls|None, "dtls_state"} for the nominated pair, or None.
+    The media's DTLS-SRTP runs end to end over whichever pair: a relay forwards ciphertext.
 
     aioice pairs its host candidate (a server-reflexive candidate's base, RFC 8445 6.1.2.4)
     with the remote one, so a pair through a NAT shows local "host", remote "srflx"/"prflx";
     `path` sums up what the call goes through: relay if either side is relayed, srflx if either
     side's address was translated, host otherwise."""
-    connection = _ice_connection(pc)
-    nominated = getattr(connection, "_nominated", None) or {}
-    pair = nominated.get(1)
-    if pair is None:
+    from .aiortc_compat import nominated_candidates
+    nominated = nominated_candidates(pc)
+    if nominated is None:
         return None
-    local, remote = _describe_candidate(pair.local_candidate), _describe_candidate(pair.remote_candidate)
+    local, remote = (_describe_candidate(c) for c in nominated)
     types = {local["type"], remote["type"]}
     path = "relay" if "relay" in types else "srflx" if types & {"srflx", "prflx"} else "host"
     relay_transport = None

@@ -2,7 +2,8 @@
 
 aioice leaves 127.0.0.1 out when it gathers host candidates, so two peers on one machine
 would talk over the machine's real interfaces. `loopback_candidates()` replaces aioice's
-address lookup with 127.0.0.1 only while a peer gathers (the known way, docs/facts.md); peers that
+address lookup (`aiortc_compat.replace_host_addresses`) with 127.0.0.1 only while a peer
+gathers (the known way, docs/facts.md); peers that
 also use no STUN/TURN server then send nothing anywhere but loopback.
 """
 
@@ -12,13 +13,13 @@ import contextlib
 import threading
 from collections.abc import Iterator
 
-import aioice.ice
+from .aiortc_compat import HostAddresses, replace_host_addresses
 
 LOOPBACK = "127.0.0.1"
 
 _lock = threading.Lock()
 _depth = 0
-_original = aioice.ice.get_host_addresses
+_original: HostAddresses | None = None
 
 
 def _loopback_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
@@ -32,18 +33,18 @@ def loopback_candidates() -> Iterator[None]:
     Reference-counted, so concurrent loopback peers in one process may nest it; a peer that
     gathers normally at the same moment in the same process would be affected too.
     """
-    global _depth
+    global _depth, _original
     with _lock:
         if _depth == 0:
-            aioice.ice.get_host_addresses = _loopback_addresses
+            _original = replace_host_addresses(_loopback_addresses)
         _depth += 1
     try:
         yield
     finally:
         with _lock:
             _depth -= 1
-            if _depth == 0:
-                aioice.ice.get_host_addresses = _original
+            if _depth == 0 and _original is not None:
+                replace_host_addresses(_original)
 
 
 def candidate_addresses(sdp: str) -> set[str]:

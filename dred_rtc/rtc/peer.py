@@ -6,16 +6,17 @@
     reason = await peer.run(duration=30)
     await peer.close(); peer.report()
 
-Send: source -> EncodedAudioTrack (libopus, DRED/LBRR) -> aiortc RTP/SRTP. The controller
-turns the peer's receiver reports (and its burst reports on the "control" data channel)
-into encoder settings. Receive: aiortc SRTP -> ReceiverTap (impairment, aiortc statistics)
--> PlayoutReceiver (our jitter buffer) <- PlayoutClock -> sinks.
+Send: source -> EncodedAudioTrack (libopus, DRED/LBRR) -> aiortc RTP/SRTP. `SenderControl`
+turns the peer's receiver reports (and its burst reports on the "control" data channel,
+`control.ControlChannel`) into encoder settings. Receive: aiortc SRTP -> ReceiverTap
+(impairment, aiortc statistics) -> PlayoutReceiver (our jitter buffer) <- PlayoutClock -> sinks.
+The Peer itself is the call session: transport, signaling, lifecycle and the report. Others
+observe it through hooks (`on_decision`, `tap.observers`, `receiver.sinks`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -23,9 +24,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from aiortc import RTCPeerConnection, RTCRtpSender
-from aiortc.exceptions import InvalidStateError
 
 from ..jitter.choice import PlayoutChoice
+from ..media import FRAME_SECONDS
 from ..opus import MAX_DRED_MS, capabilities
 from . import control, ice
 from .clock import PlayoutClock, TimerClock
@@ -35,6 +36,7 @@ from .impairer import Pipeline, parse_impair_spec
 from .negotiation import Negotiated, negotiate
 from .receiver import PlayoutReceiver, SenderClock
 from .sender import EncodedAudioTrack, FrameSource
+from .sender_control import SenderControl
 from .tap import ReceiverTap
 from .track import PlayoutTrack
 
@@ -87,11 +89,9 @@ class Peer:
         self.pipeline: Pipeline = parse_impair_spec(options.impair, seed=options.seed)
         fixed = None if options.adaptive else Fixed(options.bitrate, options.fec, options.dred_ms)
         max_dred = min(MAX_DRED_MS, DRED_WE_USE_MS) if dred_available else 0
-        self.controller = RedundancyController(Limits(options.max_bitrate, True, max_dred), fixed=fixed)
-        first = self.controller.decide(0.0)
-        assert first is not None
         self.source = source or SilenceSource()
-        self.track = EncodedAudioTrack(self.source, first.settings)
+        self.sender_control = SenderControl(self.source, Limits(options.max_bitrate, True, max_dred),
+                                            fixed=fixed)
         self.local_fmtp = OpusFmtp(
             useinbandfec=options.use_lbrr,
             sprop_dred_ms=(DRED_WE_USE_MS if options.adaptive else options.dred_ms) if dred_available else 0,
@@ -102,9 +102,7 @@ class Peer:
         self.track.rtp_sender = self.transceiver.sender
         opus = [c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType.lower() == "audio/opus"]
         self.transceiver.setCodecPreferences(opus)
-        self.channel = self.pc.createDataChannel(control.CHANNEL_LABEL, negotiated=True,
-                                                 id=control.CHANNEL_ID)
-        self.channel.on("message", self._on_message)
+        self.control = control.ControlChannel(self.pc)
         playout = options.playout.config(plc=options.plc, use_lbrr=options.use_lbrr,
                                          use_dred=options.use_dred and dred_available,
                                          keep_log=False)
@@ -119,29 +117,45 @@ class Peer:
         self.remote_hung_up = asyncio.Event()
         self.end_acknowledged = asyncio.Event()  # the peer has our end-of-input message
         self.stop_requested = asyncio.Event()   # local hang-up (Ctrl-C, SIGTERM)
-        self.on_decision: Callable[[Decision], None] | None = None
         self._tasks: list[asyncio.Task] = []
         self._clock_sent = False
         self._end_sent = False
-        self._last_rr: object = None
-        self._bytes_mark: tuple[float, int] = (time.monotonic(), 0)
-        self.send_bitrate = 0.0
-        self.rtt: float | None = None          # seconds, from RTCP (sender reports' echo)
+        # the delay budget: mouth-to-ear less the network's share (RTT / 2)
+        self.sender_control.on_rtt = lambda rtt: self.receiver.set_path_latency(one_way_ms=500.0 * rtt)
+        self._listen()
         self.pc.on("connectionstatechange", self._on_state)
+
+    # -- the parts, as they were named before the split -------------------------------
+    @property
+    def track(self) -> EncodedAudioTrack:
+        return self.sender_control.track
+
+    @property
+    def controller(self) -> RedundancyController:
+        return self.sender_control.controller
+
+    @property
+    def rtt(self) -> float | None:
+        return self.sender_control.rtt
+
+    @property
+    def send_bitrate(self) -> float:
+        return self.sender_control.send_bitrate
+
+    @property
+    def on_decision(self) -> Callable[[Decision], None] | None:
+        return self.sender_control.on_decision
+
+    @on_decision.setter
+    def on_decision(self, observer: Callable[[Decision], None] | None) -> None:
+        self.sender_control.on_decision = observer
 
     # -- setup ----------------------------------------------------------------------
     async def connect(self, signaling, timeout: float = 20.0) -> Negotiated:
         """Offer or answer through the room, then wait for ICE/DTLS to connect."""
         self.signaling = signaling
         self.negotiated = await negotiate(self.pc, signaling, self.local_fmtp, loopback=self.options.loopback)
-        remote = self.negotiated.remote_fmtp
-        our_dred_max = self.controller.limits.dred_max_ms
-        peer_dred = our_dred_max if remote.dred_ms is None else remote.dred_ms
-        limits = Limits(self.options.max_bitrate, fec_allowed=remote.useinbandfec,
-                        dred_max_ms=min(our_dred_max, peer_dred))
-        self.controller.limits = limits
-        log.info("peer states %s; our limits %s", remote, limits)
-        self._apply(self.controller.decide(0.0, force=True))
+        self.sender_control.peer_stated(self.negotiated.remote_fmtp, self.options.max_bitrate)
         connected = asyncio.get_running_loop().create_future()
 
         def state_changed() -> None:
@@ -169,14 +183,6 @@ class Peer:
                         asyncio.ensure_future(self._control_loop())]
         return self.negotiated
 
-    def _apply(self, decision: Decision | None) -> None:
-        if decision is None:
-            return
-        self.track.apply(decision.settings)
-        log.info("sender: %s", decision.describe())
-        if self.on_decision:
-            self.on_decision(decision)
-
     def playout_track(self) -> PlayoutTrack:
         """The remote audio as played out, as a MediaStreamTrack (to forward or record)."""
         track = PlayoutTrack()
@@ -194,74 +200,53 @@ class Peer:
             await asyncio.sleep(self.options.report_interval / 2)
             try:
                 self._control_step(time.monotonic())
-                await self._read_receiver_reports(time.monotonic())
+                await self.sender_control.read_receiver_reports(self._call_time())
             except Exception:  # noqa: BLE001 - a failed report must not end the call
                 log.exception("control loop step failed")
 
+    def _call_time(self) -> float:
+        """Seconds since the media started (0 before)."""
+        now = time.monotonic()
+        return now - (self.media_start or now)
+
     def _control_step(self, now: float) -> None:
+        """Our messages to the peer: the sender clock once, loss each interval, the end once."""
         device_ms = self.clock.output_latency_ms
         if device_ms is not None:  # the speaker's latency is part of mouth-to-ear delay too
             self.receiver.set_path_latency(device_ms=device_ms)
-        if not self._clock_sent and self.track.rtp_origin is not None and self.track.first_capture is not None:
-            self._clock_sent = self._send(control.clock(self.track.rtp_origin, self.track.first_capture))
-        if now - self._bytes_mark[0] >= self.options.report_interval:
-            t0, b0 = self._bytes_mark
-            self.send_bitrate = 8 * (self.track.bytes - b0) / (now - t0)
-            self._bytes_mark = (now, self.track.bytes)
+        track = self.track
+        if not self._clock_sent and track.rtp_origin is not None and track.first_capture is not None:
+            self._clock_sent = self.control.send(control.clock(track.rtp_origin, track.first_capture))
+        if self.sender_control.measure_send_rate(now, self.options.report_interval):
             interval = self.receiver.meter.interval()
             if interval.expected > 0:
                 delay_ms, budget_ms = self.receiver.playout_delay()
-                self._send(control.loss(interval.fraction, interval.mean_burst, interval.expected,
-                                        delay_ms=delay_ms, budget_ms=budget_ms))
-        if self.track.source_ended and not self._end_sent:
-            self._end_sent = self._send(control.end(self.track.source_frames or 0))
+                self.control.send(control.loss(interval.fraction, interval.mean_burst, interval.expected,
+                                               delay_ms=delay_ms, budget_ms=budget_ms))
+        if track.source_ended and not self._end_sent:
+            self._end_sent = self.control.send(control.end(track.source_frames or 0))
 
-    async def _read_receiver_reports(self, now: float) -> None:
-        stats = await self.transceiver.sender.getStats()
-        for report in stats.values():
-            if report.type == "remote-inbound-rtp":
-                if report.roundTripTime is not None:
-                    self.rtt = report.roundTripTime
-                    # the delay budget: mouth-to-ear less the network's share (RTT / 2)
-                    self.receiver.set_path_latency(one_way_ms=500.0 * self.rtt)
-                stamp = (report.timestamp, report.packetsLost)
-                if stamp != self._last_rr:
-                    self._last_rr = stamp
-                    fraction = (report.fractionLost or 0) / 256.0  # aiortc passes the RTCP byte
-                    self.controller.observe_loss(fraction, now - (self.media_start or now))
-                    self._apply(self.controller.decide(now - (self.media_start or now)))
+    def _listen(self) -> None:
+        """What the peer's control messages do to this call."""
+        self.control.on("loss", self._on_loss)
+        self.control.on("clock", self._on_clock)
+        self.control.on("end", self._on_end)
+        self.control.on("end-ack", lambda _: self.end_acknowledged.set())
+        self.control.on("bye", lambda _: self.remote_hung_up.set())
 
-    def _send(self, message: dict) -> bool:
-        if self.channel.readyState != "open":
-            return False
-        try:
-            self.channel.send(json.dumps(message))
-            return True
-        except (InvalidStateError, ConnectionError) as error:  # channel closing under us
-            log.debug("control channel send failed: %s", error)
-            return False
+    def _on_loss(self, message: dict) -> None:
+        if message.get("mean_burst") is not None:
+            self.sender_control.observe_burst(float(message["mean_burst"]), self._call_time())
+        if message.get("budget_ms") is not None:  # how long the peer can wait for redundancy
+            self.sender_control.observe_playout(float(message["budget_ms"]), self._call_time())
 
-    def _on_message(self, data: object) -> None:
-        message = control.parse(data)
-        if message is None:
-            return
-        kind = message["type"]
-        now = time.monotonic() - (self.media_start or time.monotonic())
-        if kind == "loss":
-            if message.get("mean_burst") is not None:
-                self.controller.observe_burst(float(message["mean_burst"]), now)
-            if message.get("budget_ms") is not None:
-                self.controller.observe_playout(float(message["budget_ms"]), now)
-        elif kind == "clock":
-            self.receiver.sender_clock = SenderClock(int(message["rtp_origin"]), float(message["start_time"]))
-        elif kind == "end":
-            self.remote_ended = True
-            self.receiver.set_output_limit(int(message["frames"]))
-            self._send(control.end_ack())
-        elif kind == "end-ack":
-            self.end_acknowledged.set()
-        elif kind == "bye":
-            self.remote_hung_up.set()
+    def _on_clock(self, message: dict) -> None:
+        self.receiver.sender_clock = SenderClock(int(message["rtp_origin"]), float(message["start_time"]))
+
+    def _on_end(self, message: dict) -> None:
+        self.remote_ended = True
+        self.receiver.set_output_limit(int(message["frames"]))
+        self.control.send(control.end_ack())
 
     async def _signaling_loop(self) -> None:
         while self.signaling is not None:
@@ -329,7 +314,7 @@ class Peer:
 
     async def close(self) -> None:
         """Hang up: tell the peer, stop playout, close transport and signaling."""
-        self._send(control.bye())
+        self.control.send(control.bye())
         await asyncio.sleep(0.05)
         self.clock.stop()
         for task in self._tasks:
@@ -349,7 +334,7 @@ class Peer:
         report["sender"] = {
             "frames": self.track.frames,
             "bytes": self.track.bytes,
-            "mean_bitrate": round(8 * self.track.bytes / max(1, self.track.frames) / 0.02),
+            "mean_bitrate": round(8 * self.track.bytes / max(1, self.track.frames) / FRAME_SECONDS),
             "settings": vars(self.track.settings).copy(),
             "rtt_ms": round(1000 * self.rtt, 2) if self.rtt is not None else None,
             "adaptive": self.options.adaptive,

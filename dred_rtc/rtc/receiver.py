@@ -14,11 +14,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..audio.wav import FRAME, SAMPLE_RATE
+from ..impair.lossmeter import LossMeter
 from ..jitter import JitterBuffer, JitterConfig
 from ..jitter.packet import TS_MOD, ReceivedPacket
 from ..jitter.target import ENCODER_LOOKAHEAD_MS
-from .lossmeter import LossMeter
+from ..media import FRAME, SAMPLE_RATE
 
 
 class SenderClock:

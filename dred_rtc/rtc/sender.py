@@ -1,6 +1,7 @@
 """The encoded sender: our libopus encoder (DRED, LBRR) behind aiortc's RTP sender.
 
-aiortc's RTCRtpSender packs anything that is not a raw frame as already encoded (docs/facts.md),
+aiortc's RTCRtpSender packs anything that is not a raw frame as already encoded (docs/facts.md,
+dred_rtc/rtc/aiortc_compat.py),
 so this track hands it `av.Packet`s: aiortc never sees PCM and its own encoder stays idle.
 """
 
@@ -14,10 +15,11 @@ from typing import Protocol
 
 import av
 import numpy as np
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc import MediaStreamError, MediaStreamTrack
 
-from ..audio.wav import FRAME, SAMPLE_RATE
+from ..media import FRAME, SAMPLE_RATE
 from ..opus import Encoder
+from .aiortc_compat import sender_rtp_timestamp
 from .controller import Settings, configure
 
 log = logging.getLogger(__name__)
@@ -90,7 +92,7 @@ class EncodedAudioTrack(MediaStreamTrack):
     def _learn_rtp_origin(self) -> None:
         # aiortc adds a random origin to our pts and keeps it local to its send loop; when
         # recv() is called for frame k, packet k-1 has been sent and its timestamp recorded.
-        ts = getattr(self.rtp_sender, "_RTCRtpSender__rtp_timestamp", 0)
+        ts = sender_rtp_timestamp(self.rtp_sender)
         if ts and self.frames >= 1:
             self.rtp_origin = (ts - (self.frames - 1) * FRAME) % (1 << 32)
 

@@ -1,6 +1,6 @@
 """Live receive statistics for the other side of a call, over a WebRTC data channel.
 
-The web client (web/app.js) shows what our receiver does with the browser's audio: loss,
+The web client (signaling_server/web/app.js) shows what our receiver does with the browser's audio: loss,
 frames decoded normally / from LBRR / from DRED / concealed, jitter-buffer delay, bitrates and
 the DRED depth we send, plus a per-frame timeline and the redundancy controller's decisions.
 
@@ -39,22 +39,16 @@ import logging
 import time
 from typing import Any
 
+from ..impair.lossmeter import buffer_loss_percent
+
 log = logging.getLogger(__name__)
 
 LABEL = "dred-stats"
-CHANNEL_ID = 42            # must match STATS_CHANNEL in web/app.js
+CHANNEL_ID = 42            # must match STATS_CHANNEL in signaling_server/web/app.js
 INTERVAL_S = 0.5
 VERSION = 1
 DECISION_CODES = {"normal": "N", "lbrr": "L", "dred": "D", "plc": "P"}
 FRAME_KEYS = ("total", "lost_network", "late", "normal", "lbrr", "dred", "plc")
-
-
-def loss_percent(report: dict) -> float:
-    """Network loss seen by the jitter buffer, percent of the packets sent to us."""
-    frames = report.get("frames", {})
-    lost = int(frames.get("lost_network", 0) or 0)
-    received = int(report.get("w3c", {}).get("packetsReceived", 0) or 0)
-    return 100.0 * lost / (lost + received) if lost + received else 0.0
 
 
 def stats_message(report: dict, *, final: bool, elapsed: float, current_delay_ms: float | None,
@@ -66,7 +60,7 @@ def stats_message(report: dict, *, final: bool, elapsed: float, current_delay_ms
     message = {
         "type": "dred-stats", "version": VERSION, "final": bool(final), "t": round(elapsed, 3),
         "frames": {key: int(frames.get(key, 0) or 0) for key in FRAME_KEYS},
-        "loss_percent": round(loss_percent(report), 3),
+        "loss_percent": round(buffer_loss_percent(report), 3),
         "delay_ms": {"current": None if current_delay_ms is None else round(current_delay_ms, 1),
                      "target": report.get("target_delay_ms"),
                      "mean": round(float(delay.get("mean", 0.0) or 0.0), 3),
@@ -109,17 +103,14 @@ class StatsPublisher:
         self._counts: dict[str, int] = {}
         self._delay_mark = (0, 0.0)
         self._delay_now: float | None = None
-        # Count the payload bytes the tap hands to the jitter buffer (after impairment).
-        tap = peer.tap
-        inner = tap.on_packet
+        peer.tap.observers.append(self._count)
 
-        def counting(seq: int, timestamp: int, ssrc: int, payload: bytes, arrival: float) -> None:
-            self._bytes += len(payload)
-            if self._first_arrival is None:
-                self._first_arrival = arrival
-            self._last_arrival = arrival
-            inner(seq, timestamp, ssrc, payload, arrival)
-        tap.on_packet = counting
+    def _count(self, seq: int, timestamp: int, ssrc: int, payload: bytes, arrival: float) -> None:
+        """The payload bytes the tap hands to the jitter buffer (after impairment)."""
+        self._bytes += len(payload)
+        if self._first_arrival is None:
+            self._first_arrival = arrival
+        self._last_arrival = arrival
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self) -> None:

@@ -9,9 +9,9 @@ from collections import deque
 
 import av
 import numpy as np
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc import MediaStreamError, MediaStreamTrack
 
-from ..audio.wav import FRAME, SAMPLE_RATE
+from ..media import FRAME, SAMPLE_RATE
 
 TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 
 from aiortc import RTCIceCandidate, RTCPeerConnection
-from aiortc.sdp import candidate_from_sdp
+
+from .aiortc_compat import candidate_from_sdp
 
 log = logging.getLogger(__name__)
 

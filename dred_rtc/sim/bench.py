@@ -16,7 +16,8 @@ from ..audio.speech import speech
 from ..jitter import JitterBuffer, JitterConfig, ReceivedPacket
 from ..opus import DredParser
 from .options import SimOptions
-from .simulator import FRAME, make_encoder, simulate
+from ..media import FRAME, FRAME_SECONDS
+from .simulator import make_encoder, simulate
 
 
 @dataclass
@@ -75,7 +76,7 @@ def bench_decisions(seconds: float = 10.0) -> dict:
                 setattr(parser, method, timers[method])
         pull_seconds = 0.0
         pulls = 0
-        tick = FRAME / 48000
+        tick = FRAME_SECONDS
         sent = 0
         for k in range(len(payloads)):
             now = (k + 1) * tick + 0.041  # two frames of delay: the next packet is in
@@ -98,7 +99,7 @@ def bench_decisions(seconds: float = 10.0) -> dict:
         results[name] = {
             "frames": pulls,
             "frames_per_s": pulls / pull_seconds,
-            "realtime_factor": pulls * 0.020 / pull_seconds,
+            "realtime_factor": pulls * FRAME_SECONDS / pull_seconds,
             "us_per_frame": pull_seconds / pulls * 1e6,
             "libopus_us_per_frame": libopus / pulls * 1e6,
             "python_overhead_us_per_frame": (pull_seconds - libopus) / pulls * 1e6,

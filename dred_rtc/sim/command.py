@@ -7,10 +7,11 @@ import json
 import sys
 from pathlib import Path
 
-from ..audio.wav import AudioFileError, read_wav, write_wav
-from ..cli import UsageError
+from ..audio.wav import read_wav, write_wav
+from ..errors import AudioFileError, UsageError
 from ..impair import ImpairSpecError, parse_jitter_spec, parse_loss_spec
 from ..jitter.choice import add_playout_arguments, playout_from_args
+from ..media import SAMPLE_RATE
 from ..opus import MAX_DRED_MS
 from .options import SimOptions
 from .simulator import simulate
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     for path in (args.output, args.report):
         if path.exists() and path.is_dir():
             raise UsageError(f"{path}: is a directory")
-    seconds = pcm.size / 48000
+    seconds = pcm.size / SAMPLE_RATE
     print(f"[simulate] {args.input} ({seconds:.1f} s), loss {options.loss}, jitter "
           f"{options.jitter}, {options.bitrate} b/s, DRED {options.dred_ms} ms, "
           f"FEC {'on' if options.fec else 'off'}, policy {options.policy}", file=sys.stderr)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..rtc.controller import Decision, Limits, RedundancyController, Settings
-from ..rtc.lossmeter import LossMeter
+from ..impair.lossmeter import LossMeter
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio.wav import FRAME
+from ..media import FRAME, SAMPLE_RATE
 from ..cache import opus_prefix
 from .options import SimOptions, SimResult
 
@@ -26,7 +26,7 @@ def opus_demo_path() -> Path:
 
 def opus_demo_args(options: SimOptions, expected_loss: int, lossfile: Path) -> list[str]:
     """opus_demo arguments equivalent to `options` (before the input/output file names)."""
-    args = ["voip", "48000", "1", str(options.bitrate), "-complexity", str(options.complexity),
+    args = ["voip", str(SAMPLE_RATE), "1", str(options.bitrate), "-complexity", str(options.complexity),
             "-loss", str(expected_loss), "-lossfile", str(lossfile),
             "-dec_complexity", "5" if options.plc == "deep" else "0"]
     if options.dred_ms > 0:

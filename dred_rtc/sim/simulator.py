@@ -17,37 +17,23 @@ from pathlib import Path
 
 import numpy as np
 
-from ..impair import ImpairSpecError, parse_jitter_spec, parse_loss_spec
-from ..impair.loss import read_trace
+from ..impair import parse_jitter_spec, parse_loss_spec
+from ..impair.channel import Channel, DelayStage, LossStage
+from ..impair.loss import LossModel
 from ..jitter import CEILING_MS, JitterBuffer, JitterConfig, Playback, ReceivedPacket, make_playback
 from ..jitter.target import DelayBudget
+from ..media import FRAME, FRAME_MS, FRAME_SECONDS, SAMPLE_RATE
 from ..opus import Encoder
 from ..rtc.controller import Limits, configure
 from .feedback import RedundancyLoop, receiver_reports
 from .options import SimOptions, SimResult
 
-SAMPLE_RATE = 48000
-FRAME = 960
 SSRC = 0x5EED0001
 
 
-def expected_loss_percent(spec: str) -> int:
-    """The encoder's expected loss (percent) implied by a loss spec; 0 for none."""
-    kind, _, args = spec.strip().partition(":")
-    kind = kind.lower()
-    try:
-        if kind in ("bernoulli", "lossgen"):
-            p = float(args)
-        elif kind == "gilbert":
-            p_gb, r_bg = (float(v) for v in args.split(","))
-            p = p_gb / (p_gb + r_bg) if p_gb + r_bg > 0 else 0.0
-        elif kind == "trace":
-            p = float(np.mean(read_trace(Path(args.strip()))))
-        else:
-            p = 0.0
-    except (ValueError, OSError, ImpairSpecError):
-        p = 0.0
-    return int(min(100, max(0, round(100 * p))))
+def expected_loss_percent(loss: LossModel) -> int:
+    """The encoder's expected loss (percent): the loss model's mean loss; 0 for none."""
+    return int(min(100, max(0, round(100 * loss.mean_loss))))
 
 
 def make_encoder(options: SimOptions, expected_loss: int) -> Encoder:
@@ -83,7 +69,7 @@ def simulate(pcm: np.ndarray, options: SimOptions, *, progress: bool = False) ->
     loss_model = parse_loss_spec(options.loss, seed=int(loss_seed))
     jitter_model = parse_jitter_spec(options.jitter, seed=int(jitter_seed))
     expected = (options.expected_loss if options.expected_loss is not None
-                else expected_loss_percent(options.loss))
+                else expected_loss_percent(loss_model))
     n = pcm.size
     input_frames = math.ceil(n / FRAME)
     rng = np.random.default_rng(int(rtp_seed))
@@ -137,22 +123,22 @@ def simulate(pcm: np.ndarray, options: SimOptions, *, progress: bool = False) ->
 _LOOKAHEAD = 312  # samples: Opus's encoder look-ahead at 48 kHz (6.5 ms), checked in _Sender
 
 
-def _network(options: SimOptions, loss_model, jitter_model, input_frames: int,
-             total_frames: int, *, start: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def _network(options: SimOptions, loss_model: LossModel, jitter_model, input_frames: int,
+             total_frames: int) -> tuple[np.ndarray, np.ndarray]:
     """Which packets the network drops and when the others arrive (NaN: lost). Packet k
     leaves once its frame is captured; a sender clock `ppm` fast captures 20 ms of its time
-    in 20 ms / (1 + ppm 1e-6) of ours. Padding after the input is never dropped."""
+    in 20 ms / (1 + ppm 1e-6) of ours. The delay comes first so that it is drawn for every
+    packet, lost ones included (the models are independent, so the order is the same
+    network); the packets after the input pad the codec's look-ahead and are never lost."""
     clock_rate = 1.0 + options.sender_clock_ppm * 1e-6
-    lost = np.zeros(total_frames, dtype=bool)
+    delay = DelayStage(jitter_model, fixed_ms=options.network_delay_ms)
+    network, tail = Channel([delay, LossStage(loss_model)]), Channel([delay])
     arrivals = np.full(total_frames, np.nan)
     for k in range(total_frames):
-        drop = loss_model.lost() if k < input_frames else False
-        extra_ms = jitter_model.delay_ms()
-        lost[k] = drop
-        if not drop:
-            arrivals[k] = start + ((k + 1) * FRAME / SAMPLE_RATE / clock_rate
-                                   + (options.network_delay_ms + extra_ms) / 1000.0)
-    return lost, arrivals
+        arrival = (network if k < input_frames else tail).send((k + 1) * FRAME_SECONDS / clock_rate)
+        if arrival is not None:
+            arrivals[k] = arrival
+    return np.isnan(arrivals), arrivals
 
 
 class _Sender:
@@ -175,7 +161,7 @@ class _Sender:
             self._changes_from = len(self.loop.decisions)
         else:
             self.encoder = make_encoder(options, expected)
-        if self.encoder.lookahead != _LOOKAHEAD * SAMPLE_RATE // 48000:
+        if self.encoder.lookahead != _LOOKAHEAD:
             raise RuntimeError(f"unexpected encoder look-ahead {self.encoder.lookahead}")
 
     def encode(self, k: int, pcm: np.ndarray) -> bytes:
@@ -251,14 +237,14 @@ def _play(buffer: Playback, packets: list[ReceivedPacket], options: SimOptions, 
     """Pull every 20 ms (at `tick_phase_ms` into each period), inserting what has arrived
     first, until the media position passes `end` (the reference gets every packet up front)."""
     played = _Played()
-    tick = 1.0 / 50.0
+    tick = FRAME_SECONDS
     phase = options.tick_phase_ms / 1000.0
     next_packet = 0
     if options.policy == "reference":
         for packet in packets:
             buffer.insert(packet)
         next_packet = len(packets)
-    max_ticks = (sent + 200 + int(2 * CEILING_MS / 20)
+    max_ticks = (sent + 200 + int(2 * CEILING_MS / FRAME_MS)
                  + int(sent * max(0.0, -options.sender_clock_ppm) * 1e-6))
     covered_until = 0
     for j in range(max_ticks):
@@ -280,7 +266,7 @@ def _play(buffer: Playback, packets: list[ReceivedPacket], options: SimOptions, 
         played.starts.append(relative)
         covered_until = relative
         if progress and j % 500 == 0:
-            print(f"[simulate] {j * 0.02:6.1f} s of playout", file=sys.stderr)
+            print(f"[simulate] {j * FRAME_SECONDS:6.1f} s of playout", file=sys.stderr)
     return played
 
 

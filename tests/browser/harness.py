@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dred_rtc.audio.wav import SAMPLE_RATE, write_wav
+from dred_rtc.audio.wav import write_wav
+from dred_rtc.media import SAMPLE_RATE
 
 CHROMIUM = os.environ.get("DRED_RTC_CHROMIUM", "/usr/bin/chromium")
 

@@ -8,13 +8,11 @@ the control for LBRR: the same loss, but our answer does not ask Chrome for in-b
 
 from __future__ import annotations
 
-import struct
-
 import numpy as np
 import pytest
 
-from dred_rtc.audio.wav import SAMPLE_RATE
-from dred_rtc.rtc.statschannel import loss_percent
+from dred_rtc.impair.lossmeter import buffer_loss_percent as loss_percent
+from dred_rtc.media import SAMPLE_RATE
 
 from .harness import CallSpec, copy_artifacts, envelope_correlation, run_call_isolated
 
@@ -127,13 +125,23 @@ def test_stats_panel_matches_final_stats_json(clean_call):
     assert timeline == {"N": frames["normal"], "L": frames["lbrr"], "D": frames["dred"], "P": frames["plc"]}
 
 
-def test_screenshot_of_call(clean_call):
+def _pixels_of(image: np.ndarray, css_colour: str, tolerance: int = 3) -> int:
+    """How many pixels of an RGB image have this colour (#rrggbb, from web/style.css)."""
+    rgb = np.array([int(css_colour[i:i + 2], 16) for i in (1, 3, 5)])
+    return int(np.all(np.abs(image - rgb) <= tolerance, axis=2).sum())
+
+
+def test_screenshot_shows_the_call_in_progress(clean_call):
+    from PIL import Image
     shot = clean_call.screenshot
     assert shot is not None and shot.is_file(), "no screenshot was taken during the call"
-    data = shot.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = struct.unpack(">II", data[16:24])
-    assert width >= 700 and height >= 600, (width, height)
+    image = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    assert image.shape[1] >= 700 and image.shape[0] >= 600, image.shape
+    # the decision timeline has been drawn, mostly "normal" (--normal) in a clean call: far
+    # more of that colour than its legend dot and stat bar alone (about 250 pixels) ...
+    assert _pixels_of(image, "#3b9c5a") >= 2000, "no timeline drawn"
+    # ... and the enabled Hang up button (--danger) fills more than the concealed legend and bar
+    assert _pixels_of(image, "#c2352b") >= 2000, "no active Hang up button: not in a call"
     print(f"\nscreenshot of the page in the call: {shot}")
 
 

@@ -34,7 +34,7 @@ SECONDS = 30.0
 
 
 def cli(*args: str) -> list[str]:
-    return [sys.executable, "-c", "import sys; from dred_rtc.cli import main; sys.exit(main())", *args]
+    return [sys.executable, "-m", "dred_rtc", *args]
 
 
 @pytest.fixture(scope="module")

@@ -26,8 +26,7 @@ def test_demo_shows_what_dred_and_lbrr_rebuild(speech_30s):
 
 def _run_demo(tmp_path: Path) -> None:
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-c", "import sys; from dred_rtc.cli import main; sys.exit(main())",
-                           "demo", "--no-play", "--out-dir", str(tmp_path)],
+    proc = subprocess.run([sys.executable, "-m", "dred_rtc", "demo", "--no-play", "--out-dir", str(tmp_path)],
                           capture_output=True, text=True, timeout=120)
     elapsed = time.monotonic() - start
     print(f"\n{proc.stdout}(took {elapsed:.1f} s)")
@@ -45,9 +44,10 @@ def _run_demo(tmp_path: Path) -> None:
     lost_n, lbrr_n, dred_n, plc_n, delay_n, plcmos_n = rows["neither"]
     assert 20 <= delay_n <= delay <= 300   # mouth to ear: the buffer waits longer for DRED
     assert plcmos > plcmos_n               # and what it rebuilds is heard
-    # same speech, same seeded loss pattern; the count stops when the report is taken, which
-    # may let one more packet of the silence after the speech through in one call than the other
-    assert abs(lost_n - lost) <= 2
+    # same speech, same seeded loss pattern; but each sender goes on sending silence until the
+    # call is hung up, and how long that takes (so how much of the pattern is used) depends on
+    # the machine's load: a few packets either way (3 to 6 seen on a busy 2-core machine)
+    assert abs(lost_n - lost) <= 0.1 * lost, (lost_n, lost)
     assert lbrr_n == dred_n == 0 and plc_n == lost_n
     for name in rows:
         info = soundfile.info(str(tmp_path / f"received-{name}.wav"))

@@ -17,10 +17,9 @@ pytestmark = pytest.mark.slow
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    # Through main() as the `dred-rtc` script does (with `-m dred_rtc.cli` the module would
-    # run as __main__ and its UsageError would be a different class).
-    command = "import sys; from dred_rtc.cli import main; sys.exit(main())"
-    return subprocess.run([sys.executable, "-c", command, "simulate", *args],
+    # `-m dred_rtc.cli` runs cli.py as __main__: usage errors still exit 2, since UsageError
+    # lives in dred_rtc.errors and not in the module that runs twice
+    return subprocess.run([sys.executable, "-m", "dred_rtc.cli", "simulate", *args],
                           capture_output=True, text=True, timeout=300)
 
 

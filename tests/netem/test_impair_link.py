@@ -38,7 +38,7 @@ SENDER = textwrap.dedent(f"""
 
 
 def _impair_link(*options: str) -> subprocess.CompletedProcess:
-    cli = f"{sys.executable} -c 'import sys; from dred_rtc.cli import main; sys.exit(main())'"
+    cli = f"{sys.executable} -m dred_rtc"
     inner = (f"ip link set lo up && {cli} impair-link --dev lo {' '.join(options)} "
              f"-- {sys.executable} -c '{SENDER}'")
     return subprocess.run(["unshare", "--net", "sh", "-c", inner], capture_output=True,
@@ -75,7 +75,7 @@ def test_forced_nfqueue_and_clean_link_after(root_netns, nfqueue_ok):
 
 
 def test_exit_code_is_the_commands(root_netns):
-    cli = [sys.executable, "-c", "import sys; from dred_rtc.cli import main; sys.exit(main())"]
+    cli = [sys.executable, "-m", "dred_rtc"]
     done = subprocess.run(["unshare", "--net", *cli, "impair-link", "--dev", "lo",
                            "--backend", "nfqueue", "--loss", "none", "--", "sh", "-c", "exit 3"],
                           capture_output=True, text=True, timeout=60)
@@ -84,7 +84,7 @@ def test_exit_code_is_the_commands(root_netns):
 
 @pytest.mark.parametrize("argv", [["--loss", "gilbert:2"], []])
 def test_usage_errors(argv):
-    cli = [sys.executable, "-c", "import sys; from dred_rtc.cli import main; sys.exit(main())"]
+    cli = [sys.executable, "-m", "dred_rtc"]
     done = subprocess.run([*cli, "impair-link", "--dev", "lo", *argv, "--", "true"]
                           if argv else [*cli, "impair-link", "--dev", "lo"],
                           capture_output=True, text=True, timeout=60)

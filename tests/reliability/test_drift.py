@@ -27,10 +27,13 @@ DRIFT_MINUTES = env_minutes("DRED_RTC_DRIFT_MINUTES", 5.0)
 def test_sender_clock_drift_is_absorbed_by_time_stretching(ppm: float):
     seconds = DRIFT_MINUTES * 60.0
     bounds = {"buffered": 0, "queue": 0}
+    positions: dict[int, int] = {}   # tick -> media position played (sender's samples)
 
     def observe(jb, now, tick):
         bounds["buffered"] = max(bounds["buffered"], len(jb._buffer))
         bounds["queue"] = max(bounds["queue"], len(jb._queue))
+        if jb.playing and jb.last_position is not None:
+            positions[tick] = jb.last_position
 
     options = SimOptions(bitrate=32000, expected_loss=10, seed=21, sender_clock_ppm=ppm)
     result = run_call(speech(60.0), options, [Segment(seconds, "none", "normal:3,2")],
@@ -60,6 +63,15 @@ def test_sender_clock_drift_is_absorbed_by_time_stretching(ppm: float):
     end = delays[played][-minute:]
     target_end = float(np.nanmean(result.targets_ms[:media][-minute:]))
     assert abs(float(np.mean(end)) - float(np.mean(start))) < 20.0 + 5.0
+    # ... so, between those two minutes, the media played kept pace with the sender's clock,
+    # not with ours: it ran ahead of (fast) / behind (slow) our ticks by the drift of that
+    # span, give or take the same change in buffered delay
+    ticks = np.flatnonzero(played)
+    first = int(ticks[minute] if played.sum() > 3 * minute else ticks[0])
+    last = int(ticks[-1])
+    span_drift_ms = ppm * 1e-6 * (last - first) * 20.0
+    absorbed_ms = ((positions[last] - positions[first]) - (last - first) * 960) / 48.0
+    assert abs(absorbed_ms - span_drift_ms) < 20.0 + 5.0, (absorbed_ms, span_drift_ms)
     assert float(np.percentile(end, 99)) <= target_end + 30.0
     assert bounds["buffered"] <= 8 and bounds["queue"] <= 4 * 960
 
@@ -72,7 +84,8 @@ def test_sender_clock_drift_is_absorbed_by_time_stretching(ppm: float):
     assert len(plc) <= 2 + seconds / 60.0, f"{len(plc)} underrun frames in {seconds:g} s"
     assert worst <= 6, f"{worst} underrun frames within 10 s"
     FIGURES[f"drift {ppm:+g} ppm, {DRIFT_MINUTES:g} min"] = (
-        f"drift {drift_ms:+.0f} ms; stretched {net_removed_ms:+.0f} ms net (accelerations "
+        f"drift {drift_ms:+.0f} ms, media played ahead of our clock by {absorbed_ms:+.0f} ms "
+        f"(drift over that span {span_drift_ms:+.0f} ms); stretched {net_removed_ms:+.0f} ms net (accelerations "
         f"{stretch['accelerations']}, decelerations {stretch['decelerations']}, expands "
         f"{stretch['expands']}); delay start {np.mean(start):.1f} ms end {np.mean(end):.1f} ms "
         f"(target {target_end:.0f} ms, p99 end {np.percentile(end, 99):.1f} ms); underrun frames "

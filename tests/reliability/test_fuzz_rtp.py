@@ -150,7 +150,7 @@ def test_arbitrary_datagrams_through_the_receive_path(datagrams, pull_every):
 def test_a_too_short_header_extension_is_dropped_not_fatal():
     """Found by the fuzzing above: a one-byte header extension element (id 2, audio level)
     with no value made aiortc's parser raise struct.error, which ends the DTLS receive loop
-    (dred_rtc.rtc.rtpparse turns it into the ValueError aiortc drops packets on)."""
+    (dred_rtc.rtc.aiortc_compat turns it into the ValueError aiortc drops packets on)."""
     header = bytes([0x90, 0x00]) + bytes(10)              # version 2, extension bit, all else 0
     extension = bytes([0xBE, 0xDE, 0x00, 0x11]) + bytes(65) + bytes([0x21, 0x00, 0x00])
     _run([header + extension], 1)

@@ -23,11 +23,11 @@ import numpy as np
 from dred_rtc.impair import parse_jitter_spec, parse_loss_spec
 from dred_rtc.jitter import JitterBuffer, ReceivedPacket
 from dred_rtc.jitter import CEILING_MS
+from dred_rtc.media import FRAME, FRAME_SECONDS, SAMPLE_RATE
 from dred_rtc.sim.options import SimOptions
-from dred_rtc.sim.simulator import (FRAME, SAMPLE_RATE, SSRC, expected_loss_percent, jitter_config,
-                                    make_encoder)
+from dred_rtc.sim.simulator import SSRC, expected_loss_percent, jitter_config, make_encoder
 
-TICK = FRAME / SAMPLE_RATE
+TICK = FRAME_SECONDS
 
 
 def rss_bytes() -> int:
@@ -96,7 +96,7 @@ def run_call(pcm: np.ndarray, options: SimOptions, schedule: list[Segment] | Non
     if seconds is None:
         seconds = sum(s.seconds for s in schedule)
     expected = (options.expected_loss if options.expected_loss is not None
-                else expected_loss_percent(options.loss))
+                else expected_loss_percent(parse_loss_spec(options.loss, seed=0)))
     encoder = make_encoder(options, expected)
     rng = np.random.default_rng(int(rtp_seed))
     seq0 = int(rng.integers(0, 1 << 16))

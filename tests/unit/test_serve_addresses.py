@@ -39,7 +39,7 @@ def test_ipv4_addresses_agree_with_iproute2(iproute2):
     ("::", ["http://[::1]:{port}", "http://[fd99::1]:{port}"]),
 ])
 def test_serve_prints_every_address_it_listens_on(root_netns, iproute2, host, expected):
-    cli = f"{sys.executable} -c 'import sys; from dred_rtc.cli import main; sys.exit(main())'"
+    cli = f"{sys.executable} -m dred_rtc"
     script = ("ip link set lo up && ip link add v0 type veth peer name v1 && "
               "ip addr add 10.99.0.1/24 dev v0 && ip addr add 10.99.0.7/24 dev v0 && "
               "ip -6 addr add fd99::1/64 dev v0 nodad && ip link set v0 up && ip link set v1 up && "

@@ -19,7 +19,7 @@ from scipy import signal
 from dred_rtc.audio.devices import (MicrophoneSource, NoAudioDevice, SpeakerSink, find_device,
                                     list_devices)
 from dred_rtc.audio.speech import SpeechNotPrepared, speech
-from dred_rtc.audio.wav import FRAME, SAMPLE_RATE
+from dred_rtc.media import FRAME, SAMPLE_RATE
 
 WINDOW = 480  # 10 ms envelope windows
 SETTLE_FRAMES = 10

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from dred_rtc.audio.speech import ASTERISK_PROMPTS, CLIP_COUNT, CLIP_SECONDS, LONG_CLIP_SECONDS
-from dred_rtc.audio.wav import SAMPLE_RATE, read_wav
+from dred_rtc.audio.wav import read_wav
+from dred_rtc.media import SAMPLE_RATE
 
 
 def test_prepare_speech_from_an_empty_cache(tmp_path: Path) -> None:

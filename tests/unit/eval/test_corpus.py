@@ -5,7 +5,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from dred_rtc.audio.wav import AudioFileError, SAMPLE_RATE, write_wav
+from dred_rtc.audio.wav import write_wav
+from dred_rtc.errors import AudioFileError
+from dred_rtc.media import SAMPLE_RATE
 from dred_rtc.eval.corpus import (CLIP_SECONDS, CorpusNotPrepared, TARGET_DBOV, active_level_dbov,
                                   join_into_clips, load_manifest, median_f0, quick_subset,
                                   user_clips)

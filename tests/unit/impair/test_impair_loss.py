@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dred_rtc.impair import (BernoulliLoss, GilbertLoss, NoLoss, TraceLoss, parse_loss_spec)
+from dred_rtc.impair import BernoulliLoss, GilbertLoss, NoLoss, TraceLoss, mean_loss, parse_loss_spec
 
 N = 200_000
 
@@ -36,7 +36,7 @@ def test_gilbert_burst_and_rate_match_parameters(p, r, bursts):
     runs = bursts(pattern)
     assert pattern.mean() == pytest.approx(p / (p + r), rel=0.06)
     assert runs.mean() == pytest.approx(1 / r, rel=0.06)
-    assert model.loss_rate == pytest.approx(p / (p + r))
+    assert model.mean_loss == pytest.approx(p / (p + r))
     assert model.mean_burst == pytest.approx(1 / r)
 
 
@@ -80,3 +80,24 @@ def test_trace_accepts_any_whitespace_and_paths_with_colons(tmp_path):
     path.write_text("0 1\t0\r\n1\n\n")
     model = parse_loss_spec(f"trace:{path}")
     assert list(model.pattern(4)) == [False, True, False, True]
+
+
+def test_each_model_states_its_mean_loss_burst_and_netem_words(tmp_path):
+    trace = tmp_path / "t.txt"
+    trace.write_text("1 1 0 0 0 1 0 0 0 1")  # cyclic: the last 1 and the first two are one run
+    cases = {
+        "none": (0.0, None, []),
+        "bernoulli:0.2": (0.2, 1.25, ["loss", "random", "20%"]),
+        "gilbert:0.1,0.4": (0.2, 2.5, ["loss", "gemodel", "10%", "40%", "100%", "0%"]),
+        f"trace:{trace}": (0.4, 2.0, None),
+    }
+    for spec, (loss, burst, netem) in cases.items():
+        model = parse_loss_spec(spec, seed=1)
+        assert model.mean_loss == pytest.approx(loss), spec
+        assert model.mean_burst == (None if burst is None else pytest.approx(burst)), spec
+        assert model.netem_args() == netem, spec
+
+
+def test_spec_mean_loss_is_the_models():
+    assert mean_loss("gilbert:0.05,0.45") == pytest.approx(0.1)
+    assert mean_loss("bernoulli:0.05") == 0.05 and mean_loss("none") == 0.0

@@ -49,7 +49,7 @@ def check_partition(buffer: JitterBuffer, ticks: int) -> dict:
 
 def test_clean_stream_plays_every_packet(plain_packets):
     packets = rtp(plain_packets[:200])
-    out, buffer = play(packets, 230)
+    out, buffer = play(packets, 230, JitterConfig(recovery_prior_s=0))  # start at jitter's need
     report = check_partition(buffer, 230)
     assert report["frames"]["normal"] >= 199
     # every frame is decoded from its packet until the stream ends; then concealment
@@ -172,9 +172,19 @@ def test_malformed_input_is_counted_and_changes_nothing(plain_packets):
 
 def test_corrupt_payload_with_valid_toc_is_concealed(plain_packets):
     packets = rtp(plain_packets[:100])
-    packets[50].payload = packets[50].payload[:1] + bytes(range(256))[:3]
+    # two 10 ms CELT frames (20 ms: the buffer accepts it) whose first frame claims 250 bytes
+    # of a 5-byte packet: libopus refuses to decode it (a garbled but well-sized payload
+    # decodes to noise instead, which no receiver can tell from audio)
+    packets[50].payload = bytes([0xF2, 250, 1, 2, 3])
     out, buffer = play(packets, 120)
-    check_partition(buffer, 120)
+    report = check_partition(buffer, 120)
+    decisions = {entry["frame"]: entry["decision"] for entry in buffer.frame_log}
+    assert decisions[50] == "plc"
+    assert all(decisions[k] == "normal" for k in range(100) if k != 50)
+    assert report["frames"]["normal"] == 99 and report["frames"]["lost_network"] == 0
+    assert report["packets"]["errors"] == 1 and report["packets"]["invalid"] == 0
+    concealed = out[(50 + 2) * FRAME:(51 + 2) * FRAME]   # after the two idle pulls
+    assert np.sqrt(np.mean(concealed.astype(float) ** 2)) > 30    # deep PLC, not silence
 
 
 @pytest.mark.parametrize("ms", [10, 40, 60])
@@ -238,7 +248,7 @@ def test_excess_delay_speeds_up_speech_only_above_the_threshold():
     packets = rtp(voiced, delay=0.06)[:5] + rtp(voiced)[5:]
     settled = {}
     for speed_up_ms in (0, 40, 1000):
-        _, buffer = play(packets, 200, JitterConfig(speed_up_speech_ms=speed_up_ms))
+        _, buffer = play(packets, 200, JitterConfig(speed_up_speech_ms=speed_up_ms, recovery_prior_s=0))
         settled[speed_up_ms] = np.mean([entry["delay_ms"] for entry in buffer.frame_log[-50:]])
         if speed_up_ms == 1000:
             assert buffer.report()["stretch"]["accelerations"] == 0
@@ -261,3 +271,18 @@ def test_bursts_raise_the_target_to_what_redundancy_needs_within_the_budget(spee
     assert target["reason"] == "budget" and target["ms"] == 50 and target["recovery_ms"] >= 70
     _, blind = play(packets, 520, JitterConfig(use_lbrr=False, use_dred=False))
     assert blind.report()["target"]["ms"] <= 40 and blind.report()["target"]["rebuilt"] == 0
+
+
+def test_a_call_starts_as_if_lossy_and_a_clean_one_comes_down_in_pauses(speech_packets):
+    """The recovery prior (1 s of 10 % loss, as the sender assumes): playout starts near the
+    budget; on a clean stream the evidence outweighs it within seconds and the delay comes
+    down to what jitter needs, in pauses; without the prior it starts there."""
+    packets = rtp(speech_packets)   # 10 s
+    _, primed = play(packets, 520)
+    delays = [entry["delay_ms"] for entry in primed.frame_log]
+    budget = primed.target.budget_ms
+    assert budget - 25 <= delays[0] <= budget and max(delays) <= budget + 0.5
+    assert np.mean(delays[-100:]) <= 45 and primed.report()["stretch"]["accelerations"] > 0
+    assert primed.report()["frames"]["normal"] >= len(packets) - 10
+    _, cold = play(packets, 520, JitterConfig(recovery_prior_s=0))
+    assert cold.frame_log[0]["delay_ms"] <= 45

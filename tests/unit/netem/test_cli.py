@@ -9,7 +9,6 @@ import pytest
 
 from dred_rtc.cli import main
 from dred_rtc.netem.backends import BackendError, choose_backend, inprocess_spec
-from dred_rtc.netem.demo import expected_loss
 from dred_rtc.netem.namespaces import list_namespaces
 from dred_rtc.netem.nfqueue import nfqueue_support
 from dred_rtc.netem.tc_netem import LinkParams, netem_support
@@ -33,11 +32,6 @@ def test_inprocess_spec_matches_call_impair():
     assert inprocess_spec(LinkParams()) == "none"
     from dred_rtc.rtc.impairer import parse_impair_spec
     assert len(parse_impair_spec(inprocess_spec(LinkParams(loss="bernoulli:0.2", delay_ms=5))).stages) == 2
-
-
-def test_expected_loss():
-    assert expected_loss("gilbert:0.1,0.4") == pytest.approx(0.2)
-    assert expected_loss("bernoulli:0.05") == 0.05 and expected_loss("none") == 0.0
 
 
 @pytest.mark.usefixtures("root_netns")

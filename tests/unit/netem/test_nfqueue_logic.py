@@ -12,9 +12,17 @@ from dred_rtc.netem.nfqueue import Direction, delay_model, ip_total_length, ipta
 from dred_rtc.netem.probe import summarize
 
 
+def _verdict(direction: Direction, now: float, size: int) -> float | None:
+    """Schedule one packet and give it its verdict at once (frees its place in the queue)."""
+    leaves = direction.schedule(now, size)
+    if leaves is not None:
+        direction.release()
+    return leaves
+
+
 def test_loss_follows_the_seeded_model_packet_by_packet():
     direction = Direction("egress", parse_loss_spec("gilbert:0.1,0.4", seed=5), NoJitter())
-    verdicts = np.array([direction.schedule(0.0, 100) is None for _ in range(5000)])
+    verdicts = np.array([_verdict(direction, 0.0, 100) is None for _ in range(5000)])
     expected = parse_loss_spec("gilbert:0.1,0.4", seed=5).pattern(5000)
     assert np.array_equal(verdicts, expected)
     assert direction.stats.dropped_model == expected.sum()
@@ -31,7 +39,7 @@ def test_rate_serialises_back_to_back_packets():
 
 def test_delay_draws_come_from_the_normal_model():
     direction = Direction("egress", parse_loss_spec("none", seed=1), NormalJitter(40, 10, seed=3))
-    delays = np.array([direction.schedule(0.0, 100) for _ in range(4000)]) * 1000
+    delays = np.array([_verdict(direction, 0.0, 100) for _ in range(4000)]) * 1000
     assert delays.mean() == pytest.approx(40, abs=0.6)
     assert delays.std() == pytest.approx(10, abs=0.5)
     assert isinstance(delay_model(0, 0, 1), NoJitter)
@@ -39,9 +47,11 @@ def test_delay_draws_come_from_the_normal_model():
 
 def test_queue_limit_drops_when_full():
     direction = Direction("egress", parse_loss_spec("none", seed=1), NoJitter(), limit=2)
-    direction.in_flight = 2
-    assert direction.schedule(0.0, 100) is None
-    assert direction.stats.dropped_queue == 1
+    assert direction.schedule(0.0, 100) is not None and direction.schedule(0.0, 100) is not None
+    assert direction.schedule(0.0, 100) is None             # two held: the third is dropped
+    assert direction.stats.dropped_queue == 1 and direction.stats.dropped_model == 0
+    direction.release()
+    assert direction.schedule(0.0, 100) is not None
 
 
 def test_rules_queue_udp_only_leaving_the_link_device():

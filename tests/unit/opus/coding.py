@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from dred_rtc.media import FRAME
 from dred_rtc.opus import Encoder
-
-FRAME = 960
 
 
 def encode_all(pcm: np.ndarray, **settings) -> list[bytes]:

@@ -1,4 +1,4 @@
-"""Impairment stages: loss and delay, composed like interceptors."""
+"""The async adapter of the impaired channel: loss and delay in front of a live receiver."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from dred_rtc.impair import ImpairSpecError, parse_loss_spec
-from dred_rtc.rtc.impairer import DelayStage, LossStage, Pipeline, parse_impair_spec
+from dred_rtc.impair.channel import Channel, DelayStage, LossStage
+from dred_rtc.rtc.impairer import Pipeline, parse_impair_spec
 
 
 def _deliver_all(pipeline: Pipeline, count: int, spacing: float = 0.0) -> list[int]:
@@ -31,7 +32,7 @@ def test_loss_stage_drops_what_the_model_says_in_order():
     model = parse_loss_spec("gilbert:0.1,0.4", seed=3)
     expected = [i for i, lost in enumerate(parse_loss_spec("gilbert:0.1,0.4", seed=3).pattern(500)) if not lost]
     stage = LossStage(model)
-    got = _deliver_all(Pipeline([stage]), 500)
+    got = _deliver_all(Pipeline(Channel([stage])), 500)
     assert got == expected
     assert stage.dropped == 500 - len(expected) > 0
 

@@ -16,24 +16,24 @@ from dred_rtc.rtc.sender import EncodedAudioTrack
 
 
 def _collect(track: EncodedAudioTrack, count: int, change_at: int | None = None,
-             new: Settings | None = None) -> tuple[list, float]:
+             new: Settings | None = None, clock=time) -> tuple[list, float]:
     async def main():
         packets = []
-        start = time.monotonic()
+        start = clock.monotonic()
         for i in range(count):
             if change_at is not None and i == change_at:
                 track.apply(new)
             packets.append(await track.recv())
-        return packets, time.monotonic() - start
+        return packets, clock.monotonic() - start
     return asyncio.run(main())
 
 
 @pytest.mark.usefixtures("libopus_dred")
-def test_packets_are_real_opus_with_dred_paced_in_real_time(speech_10s):
+def test_packets_are_real_opus_with_dred_paced_in_real_time(speech_10s, virtual_time):
     track = EncodedAudioTrack(WavSource(pcm=speech_10s[:48000 * 2]),
                               Settings(bitrate=48000, fec=False, dred_ms=500, expected_loss=20))
-    packets, elapsed = _collect(track, 50)
-    assert 0.9 <= elapsed <= 1.3                      # 50 frames of 20 ms, real time
+    packets, elapsed = _collect(track, 50, clock=virtual_time)
+    assert elapsed == pytest.approx(1.0)              # 50 frames of 20 ms, each when it is due
     assert [p.pts for p in packets] == [960 * i for i in range(50)]
     assert all(p.time_base == Fraction(1, 48000) for p in packets)
     decoder, parser, dred = Decoder(), DredParser(), Dred()
@@ -42,7 +42,7 @@ def test_packets_are_real_opus_with_dred_paced_in_real_time(speech_10s):
     assert np.abs(np.concatenate(decoded)).max() > 1000  # speech, not silence
     reaches = [parser.parse(bytes(p), dred, 48000, defer=True) for p in packets]
     assert sum(r > 0 for r in reaches) > 25
-    assert track.first_capture is not None and abs(track.first_capture - time.time()) < 5
+    assert track.first_capture == pytest.approx(virtual_time.time() - 1.0)  # its first sample
 
 
 def test_settings_change_between_packets_and_input_end_becomes_silence(speech_10s):

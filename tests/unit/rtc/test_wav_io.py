@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import numpy as np
+import pytest
 import soundfile
 
 from dred_rtc.audio.wavsink import WavSink
@@ -38,7 +38,7 @@ def test_sink_truncates_to_the_senders_input_length(tmp_path):
     assert data.size == 3 * 960 and data[-1] == 2
 
 
-def test_source_paces_frames_pads_the_tail_and_ends(tmp_path, speech_10s):
+def test_source_paces_frames_pads_the_tail_and_ends(tmp_path, speech_10s, virtual_time):
     path = tmp_path / "in.wav"
     write_wav(path, speech_10s[: 960 * 10 + 100])
     source = WavSource(path)
@@ -46,12 +46,12 @@ def test_source_paces_frames_pads_the_tail_and_ends(tmp_path, speech_10s):
 
     async def main():
         frames = []
-        start = time.monotonic()
+        start = virtual_time.monotonic()
         while (frame := await source.read()) is not None:
             frames.append(frame)
-        return frames, time.monotonic() - start
+        return frames, virtual_time.monotonic() - start
     frames, elapsed = asyncio.run(main())
-    assert len(frames) == 11 and 0.2 <= elapsed <= 0.4
+    assert len(frames) == 11 and elapsed == pytest.approx(0.22)   # each frame when it is due
     diff = np.concatenate(frames)[: 960 * 10 + 100].astype(int) - speech_10s[: 960 * 10 + 100]
     assert np.abs(diff).max() <= 1  # read_wav scales by 32767/32768
     assert not frames[-1][100:].any()

@@ -1,8 +1,12 @@
-"""What the network did to the packets that reached us: loss and its burstiness.
+"""Loss measurement, in one place: what the network did, with its burstiness.
 
 RTCP receiver reports carry only the fraction lost; whether losses come alone or in bursts
 decides between LBRR (repairs one frame) and deep DRED (repairs a run), so the receiver
-measures burst lengths from RTP sequence numbers and tells the sender over the data channel.
+measures burst lengths from RTP sequence numbers (`LossMeter`) and tells the sender over the
+data channel (the simulator's adaptive sender hears the same meter's reports,
+`dred_rtc/sim/feedback.py`), and the report readers below give the two loss figures a
+receive report carries. The jitter buffer's own count of lost frames stays in
+`dred_rtc/jitter/`.
 """
 
 from __future__ import annotations
@@ -76,3 +80,19 @@ class LossMeter:
 
     def total(self) -> LossInterval:
         return LossInterval(self.expected, self._lost_total, self._bursts_total)
+
+
+def meter_loss(report: dict) -> LossInterval:
+    """The loss `LossMeter` saw at the tap, from a receive report's `network` section."""
+    network = report.get("network", {})
+    return LossInterval(network.get("packets_expected") or 0, network.get("packets_lost") or 0,
+                        network.get("loss_bursts") or 0)
+
+
+def buffer_loss_percent(report: dict) -> float:
+    """Network loss seen by the jitter buffer, percent of the packets sent to us (the live
+    stats message's `loss_percent`, docs/contracts.md)."""
+    frames = report.get("frames", {})
+    lost = int(frames.get("lost_network", 0) or 0)
+    received = int(report.get("w3c", {}).get("packetsReceived", 0) or 0)
+    return 100.0 * lost / (lost + received) if lost + received else 0.0
