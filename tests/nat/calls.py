@@ -30,7 +30,7 @@ TURN_TCP = f"turn:{PUBLIC}:{PORT}?transport=tcp"
 
 
 def cli(*args: str) -> list[str]:
-    return [sys.executable, "-c", "import sys; from dred_rtc.cli import main; sys.exit(main())", *args]
+    return [sys.executable, "-m", "dred_rtc", *args]
 
 
 def start_server(bed: NatTestbed, workdir: Path, secret: str, port: int = SERVER_PORT) -> str:

@@ -11,7 +11,7 @@ import hmac
 
 import pytest
 
-from dred_rtc.cli import UsageError
+from dred_rtc.errors import UsageError
 from dred_rtc.rtc import ice
 from dred_rtc.rtc.ice import IceConfigError, IceServer
 from signaling_server.turn import rest_credentials
