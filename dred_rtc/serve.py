@@ -91,7 +91,7 @@ def listening_urls(socknames: Iterable[tuple], scheme: str) -> list[str]:
 
 async def _serve(args: argparse.Namespace, ssl_context) -> int:
     from signaling_server import start_server
-    overrides = {"allowed_origins": tuple(args.allow_origin or ())}
+    overrides = {"allowed_origins": tuple(args.allow_origin or ()), **ice_settings(args)}
     if args.web is not None:
         overrides["web_dir"] = Path(args.web)
     try:
@@ -115,12 +115,43 @@ async def _serve(args: argparse.Namespace, ssl_context) -> int:
     where = f"all interfaces of {args.host}; " if args.host in ("0.0.0.0", "::", "") else ""
     print(f"dred-rtc serve: listening on {' '.join(urls) or server.url} "
           f"({where}WebSocket {ws_url})", flush=True)
+    if args.stun or args.turn:   # the secret and the credentials made from it are never printed
+        turn = f"; TURN {' '.join(args.turn)} with credentials valid {args.turn_ttl} s" if args.turn else ""
+        print(f"dred-rtc serve: peers get STUN {' '.join(args.stun or []) or '(none)'}{turn}",
+              file=sys.stderr, flush=True)
     try:
         await stop.wait()
     finally:
         await server.close()
     print("dred-rtc serve: stopped", file=sys.stderr, flush=True)
     return 0
+
+
+def ice_settings(args: argparse.Namespace) -> dict:
+    """ServerSettings fields for --stun/--turn/--turn-secret (UsageError when inconsistent).
+    The secret may come from $DRED_RTC_TURN_SECRET instead, out of the process list."""
+    import os
+
+    from .rtc.ice import IceConfigError, parse_url
+    secret = args.turn_secret or os.environ.get("DRED_RTC_TURN_SECRET") or None
+    try:
+        for url in args.stun or []:
+            if parse_url(url).scheme != "stun":
+                raise IceConfigError(f"--stun {url!r}: a STUN URL starts with stun:")
+        for url in args.turn or []:
+            if not parse_url(url).scheme.startswith("turn"):
+                raise IceConfigError(f"--turn {url!r}: a TURN URL starts with turn: or turns:")
+    except IceConfigError as error:
+        raise UsageError(str(error)) from None
+    if args.turn and not secret:
+        raise UsageError("--turn needs --turn-secret (or $DRED_RTC_TURN_SECRET): coturn's static-auth-secret, "
+                         "from which each peer gets short-lived credentials")
+    if secret and not args.turn:
+        raise UsageError("--turn-secret needs --turn URL")
+    if not 60 <= args.turn_ttl <= 7 * 86400:
+        raise UsageError(f"--turn-ttl {args.turn_ttl}: must be 60..604800 s")
+    return {"stun_urls": tuple(args.stun or ()), "turn_urls": tuple(args.turn or ()),
+            "turn_secret": secret, "turn_ttl": args.turn_ttl}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -154,4 +185,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "https://example.org (repeatable; '*' allows any)")
     parser.add_argument("--web", metavar="DIR", help="folder of the web client to serve "
                                                       "(default: the web client installed with dred-rtc)")
+    ice = parser.add_argument_group(
+        "ICE servers handed to both peers on join",
+        "for calls across NATs: a STUN server, and a TURN relay (coturn with use-auth-secret) for "
+        "symmetric NATs and UDP-blocking firewalls; peers get TURN credentials valid for --turn-ttl")
+    ice.add_argument("--stun", action="append", metavar="URL", help="e.g. stun:turn.example.org:3478 (repeatable)")
+    ice.add_argument("--turn", action="append", metavar="URL",
+                     help="e.g. turn:turn.example.org:3478?transport=udp, turns:turn.example.org:5349 (repeatable)")
+    ice.add_argument("--turn-secret", metavar="SECRET",
+                     help="coturn's static-auth-secret (or set $DRED_RTC_TURN_SECRET, which keeps it "
+                          "out of the process list)")
+    ice.add_argument("--turn-ttl", type=int, default=6 * 3600, metavar="S",
+                     help="lifetime of the issued TURN credentials (default 21600)")
     parser.set_defaults(func=run)

@@ -24,7 +24,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from yarl import URL
 
-from . import protocol
+from . import protocol, turn
 from .protocol import ProtocolError, error_event
 from .ratelimit import TokenBucket
 
@@ -48,6 +48,10 @@ class ServerSettings:
     max_connections: int = 2000
     outbox_limit: int = 256                 # queued outgoing messages before "slow-consumer"
     web_dir: Path | None = DEFAULT_WEB_DIR  # served at / when the folder exists
+    stun_urls: tuple[str, ...] = ()         # STUN servers handed to every peer on join
+    turn_urls: tuple[str, ...] = ()         # TURN servers, with short-lived credentials ...
+    turn_secret: str | None = field(default=None, repr=False)  # ... from coturn's static-auth-secret
+    turn_ttl: int = 6 * 3600                # seconds those credentials stay valid
 
 
 @dataclass(eq=False)
@@ -221,7 +225,11 @@ class Hub:
         members[peer.peer_id] = peer
         peer.room = room
         self.counters.joins += 1
-        self._send(peer, {"type": "joined", "room": room, "peer_id": peer.peer_id, "peers": existing})
+        joined: dict[str, Any] = {"type": "joined", "room": room, "peer_id": peer.peer_id, "peers": existing}
+        if self.settings.stun_urls or self.settings.turn_urls:
+            joined["ice_servers"] = turn.ice_servers(self.settings.stun_urls, self.settings.turn_urls,
+                                                     self.settings.turn_secret, self.settings.turn_ttl)
+        self._send(peer, joined)
         for other_id in existing:
             self._send(members[other_id], {"type": "peer-joined", "peer_id": peer.peer_id})
         log.info("join: peer %s (%s) in room %s (%d/%d)", peer.peer_id[:8], peer.remote,

@@ -8,7 +8,9 @@ Client -> server
     {"type": "leave"}
 
 Server -> client
-    {"type": "joined", "room": NAME, "peer_id": ID, "peers": [IDs already there]}
+    {"type": "joined", "room": NAME, "peer_id": ID, "peers": [IDs already there],
+     "ice_servers": [RTCIceServer dicts]}      ice_servers only when the server has STUN/TURN
+                                               (TURN entries carry short-lived REST credentials)
     {"type": "peer-joined", "peer_id": ID} / {"type": "peer-left", "peer_id": ID}
     relayed offer / answer / candidate / stats with "from": ID added
     {"type": "error", "code": CODE, "message": TEXT}

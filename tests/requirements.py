@@ -27,6 +27,7 @@ SETUP_PROVIDES: dict[str, str] = {
     "libopus-dred": "libopus 1.6.1 with DRED built by native/build_opus.sh (make setup)",
     "speech": "Debian asterisk-core-sounds-*-g722, prepared by make setup",
     "check-jsonschema": "the test extra of pyproject.toml (make setup)",
+    "coturn": "Debian coturn, the STUN/TURN server of the NAT test bed (make setup)",
     "distribution-libopus": "Debian libopus0, a dependency of chromium (make setup)",
 }
 #: component -> why a test may skip on it even in CI
@@ -34,6 +35,7 @@ HOST_DEPENDENT: dict[str, str] = {
     "sch_netem": "the host kernel's netem qdisc (no module on some kernels)",
     "docker": "a running Docker engine (not installed by make setup; `make docker-check`)",
     "atheris": "optional fuzzer (`.venv/bin/pip install atheris`)",
+    "netfilter-nat": "the host kernel's iptables nat table, MASQUERADE --random-fully and conntrack",
     "kernel-config": "the host kernel's /proc/config.gz",
 }
 

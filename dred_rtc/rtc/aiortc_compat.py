@@ -16,10 +16,16 @@ is for, and how it was measured, is in docs/facts.md.
 - `aiortc.sdp.candidate_from_sdp` (not exported) parses trickled candidates.
 - `fractionLost` of `remote-inbound-rtp` is the RTCP byte (0..255), not a fraction.
 - An `av.Packet` given to `RTCRtpSender` is packed as already encoded (our Opus with DRED).
+- The nominated ICE pair (`RTCIceTransport._connection`, aioice `Connection._nominated`):
+  aiortc's getStats has no candidate-pair entry; `dred-rtc call` prints which path a call took.
+- `aioice.turn.create_turn_endpoint` makes one TURN allocation before a call (aioice drops a
+  failed allocation silently), so wrong credentials are a clear error; its `TransactionFailed`
+  carries the server's ERROR-CODE.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import struct
@@ -40,8 +46,8 @@ RtpHandler = Callable[[Any, int], Awaitable[None]]
 HostAddresses = Callable[[bool, bool], list[str]]
 
 __all__ = ["AIOICE_CHECKED", "AIORTC_CHECKED", "candidate_from_sdp", "fraction_lost",
-           "intercept_rtp", "replace_host_addresses", "restore_rtp", "sender_rtp_timestamp",
-           "stop_receiver_decoder"]
+           "intercept_rtp", "nominated_candidates", "replace_host_addresses", "restore_rtp",
+           "sender_rtp_timestamp", "stop_receiver_decoder", "turn_allocation", "turn_error_code"]
 
 
 def intercept_rtp(receiver: RTCRtpReceiver, handler: RtpHandler) -> RtpHandler:
@@ -83,6 +89,44 @@ def replace_host_addresses(lookup: HostAddresses) -> HostAddresses:
     previous = aioice.ice.get_host_addresses
     aioice.ice.get_host_addresses = lookup
     return previous
+
+
+def nominated_candidates(pc: Any) -> tuple[Any, Any] | None:
+    """(local, remote) aioice Candidates of the nominated pair of the peer connection's ICE
+    transport (component 1; with BUNDLE all media and data share it), or None before one is."""
+    transports = [getattr(t.sender, "transport", None) for t in pc.getTransceivers()]
+    sctp = getattr(pc, "sctp", None)
+    transports.append(getattr(sctp, "transport", None))
+    for dtls in transports:
+        connection = getattr(getattr(dtls, "transport", None), "_connection", None)
+        pair = (getattr(connection, "_nominated", None) or {}).get(1)
+        if pair is not None:
+            return pair.local_candidate, pair.remote_candidate
+    return None
+
+
+async def turn_allocation(host: str, port: int, username: str | None, password: str | None,
+                          transport: str, ssl: Any = None) -> Any:
+    """One TURN allocation (as aioice makes it for a call); returns its transport, whose
+    close() releases it. Raises aioice's stun.TransactionFailed / TransactionTimeout, OSError."""
+    import aioice.turn
+
+    class _Sink(asyncio.DatagramProtocol):
+        pass
+
+    allocation, _ = await aioice.turn.create_turn_endpoint(
+        _Sink, server_addr=(host, port), username=username, password=password, ssl=ssl,
+        transport=transport)
+    return allocation
+
+
+def turn_error_code(error: BaseException) -> tuple[int, str] | None:
+    """(code, reason) of a refused TURN request (aioice TransactionFailed), else None."""
+    import aioice.stun
+    if isinstance(error, aioice.stun.TransactionFailed):
+        code = error.response.attributes.get("ERROR-CODE")
+        return (int(code[0]), str(code[1]).rstrip("\x00 ")) if code else (0, "")
+    return None
 
 
 def _guard_rtp_parse() -> None:

@@ -72,8 +72,21 @@ def peer_options(args: argparse.Namespace):
                        bitrate=args.bitrate if args.bitrate is not None else 32000,
                        fec=bool(args.fec), dred_ms=args.dred_ms if args.dred_ms is not None else 200,
                        impair=args.impair, seed=args.seed, loopback=args.loopback,
-                       ice_servers=list(args.stun or []), plc=args.plc, playout=playout_from_args(args),
+                       ice_servers=ice_servers_from_args(args), ice_policy=args.ice_policy,
+                       plc=args.plc, playout=playout_from_args(args),
                        media_timeout=args.media_timeout)
+
+
+def ice_servers_from_args(args: argparse.Namespace) -> list:
+    """--stun/--turn/--turn-user/--turn-password as ice.IceServer entries (UsageError if bad)."""
+    import os
+
+    from .ice import IceConfigError, servers_from_options
+    password = args.turn_password or (os.environ.get("DRED_RTC_TURN_PASSWORD") if args.turn_user else None)
+    try:
+        return servers_from_options(args.stun, args.turn, args.turn_user, password)
+    except IceConfigError as error:
+        raise UsageError(str(error)) from None
 
 
 def status_line(peer) -> str:
@@ -131,6 +144,7 @@ def _open_clock(args: argparse.Namespace):
 
 async def _call(args: argparse.Namespace) -> int:
     from ..audio.wavsink import WavSink
+    from .ice import IceConfigError, IceServer, TurnError, describe_pair, usable_servers
     from .negotiation import NegotiationError
     from .peer import Peer
     from .signaling import SignalingClient, SignalingError
@@ -139,8 +153,30 @@ async def _call(args: argparse.Namespace) -> int:
     options = peer_options(args)
     source = _open_source(args)
     clock = _open_clock(args)
+    # the signaling server may hand out STUN/TURN servers on join: join before making the peer
+    try:
+        signaling = await SignalingClient.connect(args.server, args.room, verify=not args.insecure,
+                                                  cafile=args.cafile)
+    except SignalingError as error:
+        raise UsageError(str(error)) from None
+    try:
+        servers = options.ice_servers + [IceServer.from_value(s) for s in signaling.ice_servers]
+        options.ice_servers = await usable_servers(servers)   # TURN checked: a clear error now
+        peer = Peer(options, source=source, clock=clock)
+    except IceConfigError as error:
+        await signaling.close()
+        raise UsageError(str(error)) from None
+    except TurnError as error:
+        await signaling.close()
+        print(f"dred-rtc call: call failed: {error}", file=sys.stderr, flush=True)
+        return 1
+    except BaseException:
+        await signaling.close()
+        raise
+    if options.ice_servers:
+        shown = "; ".join(IceServer.from_value(s).redacted() for s in options.ice_servers)
+        print(f"dred-rtc call: ICE servers {shown} (policy {options.ice_policy})", file=sys.stderr, flush=True)
     sink = WavSink(args.output) if args.output else None
-    peer = Peer(options, source=source, clock=clock)
     if sink is not None:
         peer.receiver.sinks.append(sink.write)
     loop = asyncio.get_running_loop()
@@ -155,11 +191,6 @@ async def _call(args: argparse.Namespace) -> int:
     reason = "not connected"
     publisher: "StatsPublisher | None" = None
     try:
-        try:
-            signaling = await SignalingClient.connect(args.server, args.room, verify=not args.insecure,
-                                                      cafile=args.cafile)
-        except SignalingError as error:
-            raise UsageError(str(error)) from None
         print(f"dred-rtc call: joined room {args.room!r} as {signaling.peer_id}"
               f"{'' if signaling.peers else ', waiting for a peer'}", file=sys.stderr, flush=True)
         try:
@@ -176,6 +207,7 @@ async def _call(args: argparse.Namespace) -> int:
                 negotiated = connect.result()
                 print(f"dred-rtc call: connected ({negotiated.role}); peer states {negotiated.remote_fmtp}",
                       file=sys.stderr, flush=True)
+                print(f"dred-rtc call: ICE {describe_pair(peer.ice_pair)}", file=sys.stderr, flush=True)
                 if tty or args.verbose:
                     peer.on_decision = lambda d: print(("\n" if tty else "") + f"sender: {d.describe()}",
                                                        file=sys.stderr, flush=True)
@@ -241,7 +273,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     net.add_argument("--loopback", action="store_true",
                      help="offer 127.0.0.1 host candidates only (both peers on this machine)")
     net.add_argument("--stun", action="append", metavar="URL",
-                     help="STUN server, e.g. stun:stun.example.org:3478 (default: none, host candidates only)")
+                     help="STUN server, e.g. stun:stun.example.org:3478 (default: none, host candidates only; "
+                          "the signaling server may add its own)")
+    net.add_argument("--turn", action="append", metavar="URL",
+                     help="TURN relay, e.g. turn:turn.example.org:3478?transport=udp|tcp or "
+                          "turns:turn.example.org:5349, with --turn-user/--turn-password (aiortc uses the first)")
+    net.add_argument("--turn-user", metavar="NAME", help="TURN user name")
+    net.add_argument("--turn-password", metavar="PASSWORD",
+                     help="TURN password (or set $DRED_RTC_TURN_PASSWORD, which keeps it out of the process list)")
+    net.add_argument("--ice-policy", choices=["all", "relay"], default="all",
+                     help="relay: use only TURN-relayed candidates (hides our addresses; tests the relay)")
     net.add_argument("--wait", type=float, default=120.0, metavar="S", help="how long to wait for a peer (default 120)")
     net.add_argument("--media-timeout", type=float, default=3.0, metavar="S",
                      help="no media for this long means the peer is gone (default 3)")

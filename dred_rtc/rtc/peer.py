@@ -23,12 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSender
+from aiortc import RTCPeerConnection, RTCRtpSender
 
 from ..jitter.choice import PlayoutChoice
 from ..media import FRAME_SECONDS
 from ..opus import MAX_DRED_MS, capabilities
-from . import control
+from . import control, ice
 from .clock import PlayoutClock, TimerClock
 from .controller import Decision, Fixed, Limits, RedundancyController
 from .fmtp import OpusFmtp
@@ -57,7 +57,8 @@ class PeerOptions:
     impair: str | None = None     # --impair SPEC, applied to what we receive
     seed: int | None = None
     loopback: bool = False        # 127.0.0.1 host candidates only
-    ice_servers: list[str] = field(default_factory=list)   # none: no STUN traffic at all
+    ice_servers: list = field(default_factory=list)   # URLs / ice.IceServer; none: no STUN traffic at all
+    ice_policy: str = "all"       # "relay": TURN only (ice.configuration)
     plc: str = "deep"
     use_lbrr: bool = True
     use_dred: bool = True
@@ -95,8 +96,8 @@ class Peer:
             useinbandfec=options.use_lbrr,
             sprop_dred_ms=(DRED_WE_USE_MS if options.adaptive else options.dred_ms) if dred_available else 0,
             dred_ms=DRED_WE_USE_MS if (dred_available and options.use_dred) else 0)
-        config = RTCConfiguration(iceServers=[RTCIceServer(url) for url in options.ice_servers])
-        self.pc = RTCPeerConnection(configuration=config)
+        self.pc = RTCPeerConnection(configuration=ice.configuration(options.ice_servers, options.ice_policy))
+        self.ice_pair: dict | None = None   # the selected candidate pair, once connected
         self.transceiver = self.pc.addTransceiver(self.track, direction="sendrecv")
         self.track.rtp_sender = self.transceiver.sender
         opus = [c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType.lower() == "audio/opus"]
@@ -176,6 +177,8 @@ class Peer:
         if connected.result() != "connected":
             raise ConnectionError(f"connection {connected.result()}")
         self.media_start = time.monotonic()
+        self.ice_pair = ice.selected_pair(self.pc, self.options.ice_servers)
+        log.info("ICE: %s", ice.describe_pair(self.ice_pair))
         self._tasks += [asyncio.ensure_future(self._playout()),
                         asyncio.ensure_future(self._control_loop())]
         return self.negotiated
@@ -340,6 +343,7 @@ class Peer:
         }
         report["impairment"] = {"spec": self.options.impair or "none", "dropped": self.pipeline.dropped}
         report["role"] = self.negotiated.role if self.negotiated else None
+        report["ice"] = {"policy": self.options.ice_policy, "selected_pair": self.ice_pair}
         report["remote_fmtp"] = vars(self.negotiated.remote_fmtp).copy() if self.negotiated else None
         report["ended"] = self.end_reason
         return report

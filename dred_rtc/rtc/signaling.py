@@ -2,6 +2,7 @@
 
     client = await SignalingClient.connect("http://127.0.0.1:8765", "myroom")
     client.peer_id, client.peers          # our id, ids already in the room
+    client.ice_servers                    # STUN/TURN servers the server hands out (may be [])
     await client.send({"type": "offer", "sdp": sdp, "sdp_type": "offer"})
     message = await client.receive()       # dict, or None once the connection closed
     await client.close()
@@ -59,6 +60,7 @@ class SignalingClient:
         self.room = room
         self.peer_id = peer_id
         self.peers = peers
+        self.ice_servers: list[dict] = []   # what the server hands out on join (STUN/TURN)
         self.dropped = 0  # server messages discarded because nobody read them (queue full)
         self._queue: asyncio.Queue = asyncio.Queue()
         self._ended = False
@@ -137,6 +139,8 @@ class SignalingClient:
                 if message.get("type") == "joined":
                     client.peer_id = str(message["peer_id"])
                     client.peers = list(message.get("peers", []))
+                    servers = message.get("ice_servers")
+                    client.ice_servers = [s for s in servers if isinstance(s, dict)] if isinstance(servers, list) else []
                     return client
         except BaseException:
             if client is not None:

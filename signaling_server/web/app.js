@@ -10,7 +10,10 @@
 //   raw=1          ask for echoCancellation/noiseSuppression/autoGainControl off (audio tests)
 //   loopback=1     offer only 127.0.0.1 ICE candidates (both peers on one machine, tests)
 //   record=SECONDS record the received audio with Web Audio (tests read it back)
-//   stun=URL       an ICE server (none by default: host candidates only, fine on a LAN)
+//   stun=URL       an ICE server (none by default: host candidates only, fine on a LAN); the
+//                  signaling server may hand out STUN and TURN servers itself on join (TURN with
+//                  short-lived credentials: the page never holds a long-lived password)
+//   ice=relay      use only TURN-relayed candidates (hides our addresses; tests the relay)
 (function () {
   'use strict';
 
@@ -27,7 +30,7 @@
   const ui = {
     room: $('room'), newRoom: $('new-room'), mic: $('mic'), shareRow: $('share-row'),
     share: $('share'), copy: $('copy'), call: $('call'), mute: $('mute'), hangup: $('hangup'),
-    status: $('status'), audio: $('remote-audio'), statsSource: $('stats-source'),
+    status: $('status'), icePath: $('ice-path'), audio: $('remote-audio'), statsSource: $('stats-source'),
     timeline: $('timeline'), decisions: $('decisions'), insecure: $('insecure'),
   };
 
@@ -45,6 +48,8 @@
     timeline: [],           // per stats message: {N, L, D, P} frames played, oldest first
     decisions: [],          // redundancy decisions {t, text}
     errors: [],             // error events and failures, for the page and for tests
+    iceServers: [],         // from the signaling server's "joined" (RTCIceServer dicts)
+    icePath: null,          // the selected candidate pair: {local, remote, relayProtocol, text}
     recorder: null,
   };
 
@@ -198,6 +203,7 @@
     switch (message.type) {
       case 'joined':
         state.peerId = message.peer_id;
+        state.iceServers = Array.isArray(message.ice_servers) ? message.ice_servers : [];
         if (message.peers && message.peers.length) {
           // The peer that joins second makes the offer.
           state.remoteId = message.peers[0];
@@ -263,8 +269,9 @@
 
   // ------------------------------------------------------------------ the call
   function createPeerConnection() {
-    const iceServers = params.get('stun') ? [{ urls: params.get('stun') }] : [];
-    const pc = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
+    const iceServers = (params.get('stun') ? [{ urls: params.get('stun') }] : []).concat(state.iceServers);
+    const iceTransportPolicy = params.get('ice') === 'relay' ? 'relay' : 'all';
+    const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy, bundlePolicy: 'max-bundle' });
     state.pc = pc;
     state.sdpSent = false;
     state.localStream.getAudioTracks().forEach((track) => pc.addTrack(track, state.localStream));
@@ -296,14 +303,60 @@
       if (params.get('loopback') === '1' && !isLoopbackCandidate(event.candidate.candidate)) return;
       send({ type: 'candidate', candidate: event.candidate.toJSON() });
     };
+    pc.onicecandidateerror = (event) => {
+      // 401: wrong or expired TURN credentials; 701: a STUN/TURN server did not answer
+      const text = `ICE server ${event.url || '?'}: ${event.errorCode} ${event.errorText || ''}`.trim();
+      state.errors.push(text);
+      console.warn('[dred-rtc]', text);
+      if (event.errorCode === 401 || event.errorCode === 403) {
+        setStatus('error', `The TURN relay refused our credentials (${event.errorCode}): ask the server's operator ` +
+                           '(its --turn-secret must be the relay\'s static-auth-secret).');
+      }
+    };
     pc.onconnectionstatechange = () => {
       if (state.pc !== pc) return;
       const s = pc.connectionState;
-      if (s === 'connected') setStatus('connected', 'In a call.');
+      if (s === 'connected') { setStatus('connected', 'In a call.'); showIcePath(pc); }
       else if (s === 'failed') setStatus('error', 'The connection failed (no network path between the peers).');
       else if (s === 'disconnected') setStatus('connecting', 'Connection interrupted; trying to recover...');
     };
     return pc;
+  }
+
+  async function selectedPair(pc) {
+    // The pair in use, as the browser reports it: candidate types (host, srflx, prflx, relay)
+    // and, for a relayed local candidate, how we reach the relay (udp, tcp, tls).
+    const report = await pc.getStats();
+    let pair = null;
+    report.forEach((s) => { if (s.type === 'transport' && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId); });
+    if (!pair) report.forEach((s) => { if (!pair && s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s; });
+    if (!pair) return null;
+    const local = report.get(pair.localCandidateId) || {};
+    const remote = report.get(pair.remoteCandidateId) || {};
+    let transport = null;
+    report.forEach((s) => { if (s.type === 'transport') transport = s; });
+    const types = [local.candidateType, remote.candidateType];
+    const path = types.includes('relay') ? 'relay' : (types.includes('srflx') || types.includes('prflx')) ? 'srflx' : 'host';
+    return {
+      local: local.candidateType, remote: remote.candidateType, path,
+      relayProtocol: local.candidateType === 'relay' ? (local.relayProtocol || null) : null,
+      dtlsState: transport ? transport.dtlsState : null, srtpCipher: transport ? transport.srtpCipher : null,
+    };
+  }
+
+  async function showIcePath(pc) {
+    try {
+      const pair = await selectedPair(pc);
+      if (!pair || state.pc !== pc) return;
+      const how = { host: 'direct (same network)', srflx: 'through the NATs (STUN)', relay: 'through the TURN relay' }[pair.path];
+      pair.text = `Path: ${how}; local ${pair.local}${pair.relayProtocol ? ' over ' + pair.relayProtocol.toUpperCase() : ''}, ` +
+                  `remote ${pair.remote}`;
+      state.icePath = pair;
+      ui.icePath.textContent = pair.text;
+      ui.icePath.hidden = false;
+    } catch (error) {
+      console.warn('[dred-rtc] cannot read the selected pair', error);
+    }
   }
 
   function gatheringComplete(pc) {
@@ -552,5 +605,5 @@
   if (initialRoom && params.get('autojoin') === '1') join(initialRoom);
 
   // Test and debugging hooks.
-  window.dredClient = { state, join, hangUp, toggleMute, recording, rtcStats, panelValues, newRoomName };
+  window.dredClient = { state, join, hangUp, toggleMute, recording, rtcStats, panelValues, newRoomName, selectedPair };
 })();

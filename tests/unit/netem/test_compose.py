@@ -60,10 +60,18 @@ def test_compose_file_has_no_top_level_name_or_version():
 
 def test_compose_commands_are_valid_dred_rtc_invocations():
     services = _compose()["services"]
-    assert set(services) == {"signaling", "receiver", "sender"}
+    assert set(services) == {"signaling", "coturn", "receiver", "sender"}
     parser = build_parser()
     serve = parser.parse_args(services["signaling"]["command"])
     assert serve.command == "serve" and serve.host == "0.0.0.0"
+    # the signaling server hands out coturn, with credentials from the secret they share
+    from dred_rtc.rtc.ice import parse_url
+    assert [parse_url(u).host for u in serve.stun + serve.turn] == ["coturn"] * 3
+    assert {parse_url(u).transport for u in serve.turn} == {"udp", "tcp"}
+    turnserver = _interpolate(services["coturn"]["command"])
+    assert services["coturn"]["entrypoint"] == ["turnserver"] and "--use-auth-secret" in turnserver
+    secret = _interpolate([services["signaling"]["environment"]["DRED_RTC_TURN_SECRET"]])[0]
+    assert f"--static-auth-secret={secret}" in turnserver
     assert services["signaling"]["build"]["network"] == "host"
     receiver = parser.parse_args(services["receiver"]["command"])
     assert receiver.command == "call" and receiver.output.startswith("/out/")

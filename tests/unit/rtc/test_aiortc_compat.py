@@ -89,3 +89,34 @@ def test_aioice_host_address_lookup_is_replaceable():
 def test_candidate_from_sdp_parses_a_host_candidate():
     candidate = aiortc_compat.candidate_from_sdp("1 1 udp 2130706431 127.0.0.1 5000 typ host")
     assert (candidate.ip, candidate.port, candidate.type) == ("127.0.0.1", 5000, "host")
+
+
+def test_the_nominated_pair_is_where_nominated_candidates_reads_it():
+    from aiortc.rtcicetransport import RTCIceGatherer, RTCIceTransport
+    assert "self._connection = gatherer._connection" in inspect.getsource(RTCIceTransport.__init__)
+    assert "self._connection = Connection(" in inspect.getsource(RTCIceGatherer.__init__)
+    assert "self._nominated: dict[int, CandidatePair] = {}" in inspect.getsource(aioice.ice.Connection.__init__)
+    pair = inspect.getsource(aioice.ice.CandidatePair)
+    assert "def local_candidate" in pair and "self.remote_candidate = remote_candidate" in pair
+
+    async def none_before_connecting():
+        pc = RTCPeerConnection()
+        pc.addTransceiver("audio")
+        try:
+            return aiortc_compat.nominated_candidates(pc)
+        finally:
+            await pc.close()
+    assert asyncio.run(none_before_connecting()) is None
+
+
+def test_turn_allocation_uses_aioices_endpoint_and_error_code():
+    import aioice.stun
+    import aioice.turn
+    parameters = inspect.signature(aioice.turn.create_turn_endpoint).parameters
+    assert list(parameters)[:4] == ["protocol_factory", "server_addr", "username", "password"]
+    assert {"ssl", "transport"} <= set(parameters)
+    response = aioice.stun.Message(message_method=aioice.stun.Method.ALLOCATE,
+                                   message_class=aioice.stun.Class.ERROR)
+    response.attributes["ERROR-CODE"] = (401, "Unauthorized")
+    assert aiortc_compat.turn_error_code(aioice.stun.TransactionFailed(response)) == (401, "Unauthorized")
+    assert aiortc_compat.turn_error_code(aioice.stun.TransactionTimeout()) is None
