@@ -29,11 +29,11 @@ def test_sender_clock_drift_is_absorbed_by_time_stretching(ppm: float):
     bounds = {"buffered": 0, "queue": 0}
     positions: dict[int, int] = {}   # tick -> media position played (sender's samples)
 
-    def observe(jb, now, tick):
+    def observe(jb, now, tick, frame):
         bounds["buffered"] = max(bounds["buffered"], len(jb._buffer))
         bounds["queue"] = max(bounds["queue"], len(jb._queue))
-        if jb.playing and jb.last_position is not None:
-            positions[tick] = jb.last_position
+        if frame.playing and frame.position is not None:
+            positions[tick] = frame.position
 
     options = SimOptions(bitrate=32000, expected_loss=10, seed=21, sender_clock_ppm=ppm)
     result = run_call(speech(60.0), options, [Segment(seconds, "none", "normal:3,2")],

@@ -89,7 +89,7 @@ def run_call(pcm: np.ndarray, options: SimOptions, schedule: list[Segment] | Non
     """Run a call of `seconds` (default: sum of the schedule, looping `pcm`).
 
     `schedule` None: constant conditions from `options` (loss, jitter) like simulate().
-    `observe(jb, now, tick)` is called after every pull (for extra checks)."""
+    `observe(jb, now, tick, frame)` is called after every pull with what it played."""
     loss_seed, jitter_seed, rtp_seed = np.random.SeedSequence(options.seed).generate_state(3)
     if schedule is None:
         schedule = [Segment(seconds or pcm.size / SAMPLE_RATE, options.loss, options.jitter)]
@@ -162,7 +162,7 @@ def run_call(pcm: np.ndarray, options: SimOptions, schedule: list[Segment] | Non
             if decisions is not None:
                 decisions.append(last)
         if observe is not None:
-            observe(jb, now, j)
+            observe(jb, now, j, frame)
         if now >= next_mark:
             minutes.append(Minute(now, rss_bytes(), float(np.mean(window)) if window else math.nan,
                                   float(np.max(window)) if window else math.nan,
