@@ -144,38 +144,13 @@ def _open_clock(args: argparse.Namespace):
 
 async def _call(args: argparse.Namespace) -> int:
     from ..audio.wavsink import WavSink
-    from .ice import IceConfigError, IceServer, TurnError, describe_pair, usable_servers
-    from .negotiation import NegotiationError
-    from .peer import Peer
-    from .signaling import SignalingClient, SignalingError
-    from .statschannel import StatsPublisher
+    from .ice import TurnError
 
-    options = peer_options(args)
-    source = _open_source(args)
-    clock = _open_clock(args)
-    # the signaling server may hand out STUN/TURN servers on join: join before making the peer
     try:
-        signaling = await SignalingClient.connect(args.server, args.room, verify=not args.insecure,
-                                                  cafile=args.cafile)
-    except SignalingError as error:
-        raise UsageError(str(error)) from None
-    try:
-        servers = options.ice_servers + [IceServer.from_value(s) for s in signaling.ice_servers]
-        options.ice_servers = await usable_servers(servers)   # TURN checked: a clear error now
-        peer = Peer(options, source=source, clock=clock)
-    except IceConfigError as error:
-        await signaling.close()
-        raise UsageError(str(error)) from None
+        signaling, peer = await _join(args)
     except TurnError as error:
-        await signaling.close()
         print(f"dred-rtc call: call failed: {error}", file=sys.stderr, flush=True)
         return 1
-    except BaseException:
-        await signaling.close()
-        raise
-    if options.ice_servers:
-        shown = "; ".join(IceServer.from_value(s).redacted() for s in options.ice_servers)
-        print(f"dred-rtc call: ICE servers {shown} (policy {options.ice_policy})", file=sys.stderr, flush=True)
     sink = WavSink(args.output) if args.output else None
     if sink is not None:
         peer.receiver.sinks.append(sink.write)
@@ -186,6 +161,48 @@ async def _call(args: argparse.Namespace) -> int:
         except (NotImplementedError, RuntimeError):
             pass
     tty = sys.stderr.isatty() and not args.quiet
+    code, reason = await _talk(args, signaling, peer, sink, tty)
+    _summarise(args, peer, sink, reason)
+    return code
+
+
+async def _join(args: argparse.Namespace):
+    """Join the room, then make the peer: the signaling server may hand out STUN/TURN servers
+    on join, and TURN is checked before the call (a clear error now, not a silent hang)."""
+    from .ice import IceConfigError, IceServer, usable_servers
+    from .peer import Peer
+    from .signaling import SignalingClient, SignalingError
+
+    options = peer_options(args)
+    source = _open_source(args)
+    clock = _open_clock(args)
+    try:
+        signaling = await SignalingClient.connect(args.server, args.room, verify=not args.insecure,
+                                                  cafile=args.cafile)
+    except SignalingError as error:
+        raise UsageError(str(error)) from None
+    try:
+        servers = options.ice_servers + [IceServer.from_value(s) for s in signaling.ice_servers]
+        options.ice_servers = await usable_servers(servers)
+        peer = Peer(options, source=source, clock=clock)
+    except IceConfigError as error:
+        await signaling.close()
+        raise UsageError(str(error)) from None
+    except BaseException:
+        await signaling.close()
+        raise
+    if options.ice_servers:
+        shown = "; ".join(IceServer.from_value(s).redacted() for s in options.ice_servers)
+        print(f"dred-rtc call: ICE servers {shown} (policy {options.ice_policy})", file=sys.stderr, flush=True)
+    return signaling, peer
+
+
+async def _talk(args: argparse.Namespace, signaling, peer, sink, tty: bool) -> tuple[int, str]:
+    """Wait for a peer, run the call until it ends; (exit code, why it ended)."""
+    from .ice import describe_pair
+    from .negotiation import NegotiationError
+    from .statschannel import StatsPublisher
+
     status = (lambda p: print("\r" + status_line(p)[:150].ljust(130), end="", file=sys.stderr, flush=True)) if tty else None
     code = 0
     reason = "not connected"
@@ -229,6 +246,11 @@ async def _call(args: argparse.Namespace) -> int:
             sink.close()
         if tty:
             print(file=sys.stderr)
+    return code, reason
+
+
+def _summarise(args: argparse.Namespace, peer, sink, reason: str) -> None:
+    """The report to --stats-json and one closing line."""
     report = peer.report()
     report["ended"] = reason
     if args.stats_json:
@@ -240,7 +262,6 @@ async def _call(args: argparse.Namespace) -> int:
           f"lost {report.get('network', {}).get('packets_lost', 0)} packets"
           + (f"; wrote {args.output} ({sink.seconds:.2f} s)" if sink is not None else ""),
           file=sys.stderr, flush=True)
-    return code
 
 
 def run(args: argparse.Namespace) -> int:
