@@ -4,7 +4,7 @@
 #   sudo scripts/netem_vm.sh build                  # the guest image (cached); prints its folder
 #   sudo scripts/netem_vm.sh run OUT -- COMMAND...  # boot it, run COMMAND inside, power off
 #   sudo scripts/netem_vm.sh check [OUT] [-- ARGS]  # build + run python -m dred_rtc.netem.vmcheck
-#   sudo scripts/netem_vm.sh accel                  # "kvm", or "tcg: why not KVM"
+#   sudo scripts/netem_vm.sh accel                  # how it would run here (kvm, uml, tcg) and why
 #
 # Why: kernels without sch_netem (these machines) cannot run the netem backend, the
 # netem_link.sh helper or the compose sender's netem step; Debian's linux-image-amd64 has
@@ -39,8 +39,10 @@ MEMORY="${DRED_RTC_VM_MEMORY:-2048}"      # MiB
 # python3 (the venv's interpreter, or the libraries a pyenv interpreter links to), and the
 # runtime libraries of the project's system packages (scripts/system_deps.sh) that the venv
 # loads. Not the build tools, Chromium or PulseAudio: nothing is built or played in the guest.
-GUEST_PACKAGES=(linux-image-amd64 kmod iproute2 iptables procps python3 python3-venv
-                libsndfile1 libportaudio2 libnetfilter-queue1)
+# user-mode-linux: the same Debian 6.1 kernel built to run as a host process, for machines
+# whose /dev/kvm cannot run a stock kernel (see kvm_unusable).
+GUEST_PACKAGES=(linux-image-amd64 user-mode-linux kmod iproute2 iptables procps python3
+                python3-venv libsndfile1 libportaudio2 libnetfilter-queue1)
 
 [ "$(id -u)" -eq 0 ] || die "needs root (debootstrap, chroot, /dev/kvm): sudo $0 $*"
 APT_HOST=(apt-get -o DPkg::Lock::Timeout=600)
@@ -49,7 +51,7 @@ APT_HOST=(apt-get -o DPkg::Lock::Timeout=600)
 image_key() {
   # The bare root's own cache key lives in its tarball name; a new mirror means a new tarball.
   { printf '%s\n' "${GUEST_PACKAGES[@]}"; cat "$HERE/netem_vm_init.sh" "$HERE/bare_debian.sh"
-    echo "image-format 2"; } | sha256sum | cut -c1-12
+    echo "image-format 3"; } | sha256sum | cut -c1-12
 }
 
 build() {
@@ -118,6 +120,12 @@ _build_root() {
     || { log "no kernel or initrd in the guest root"; return 1; }
   cp "$root"/boot/vmlinuz-* "$dest/vmlinuz"
   extract_vmlinux "$dest/vmlinuz" "$dest/vmlinux"
+  # user-mode Linux keeps its modules apart; modprobe looks in /lib/modules/$(uname -r)
+  local uml
+  uml="$(ls "$root/usr/lib/uml/modules")"
+  ln -s "/usr/lib/uml/modules/$uml" "$root/lib/modules/$uml"
+  cp "$root/usr/bin/linux.uml" "$dest/linux.uml"
+  echo "$uml" > "$dest/uml-release"
   cp "$root"/boot/initrd.img-* "$dest/initrd.img"
   ls "$root/lib/modules" > "$dest/kernel-release"
   # the root's size plus room for the job's writes (they go to the snapshot, not the image)
@@ -126,14 +134,19 @@ _build_root() {
 }
 
 # ---- running it -------------------------------------------------------------------------------
-QEMU_PID=""
+QEMU_PID="" VM_GROUP=0 COW_DIR=""
+# Ends the VM: qemu's process, or user-mode Linux's whole process group (setsid: it runs each
+# guest process as a host process), and removes the UML copy-on-write file.
 stop_qemu() {
-  if [ -n "$QEMU_PID" ] && kill -0 "$QEMU_PID" 2>/dev/null; then
-    kill -TERM "$QEMU_PID" 2>/dev/null
-    for _ in 1 2 3 4 5; do kill -0 "$QEMU_PID" 2>/dev/null || break; sleep 1; done
-    kill -KILL "$QEMU_PID" 2>/dev/null || true
+  local target="$QEMU_PID"
+  [ "$VM_GROUP" = 1 ] && target="-$QEMU_PID"
+  if [ -n "$QEMU_PID" ] && kill -0 -- "$target" 2>/dev/null; then
+    kill -TERM -- "$target" 2>/dev/null
+    for _ in 1 2 3 4 5; do kill -0 -- "$target" 2>/dev/null || break; sleep 1; done
+    kill -KILL -- "$target" 2>/dev/null || true
   fi
   QEMU_PID=""
+  if [ -n "$COW_DIR" ]; then rm -rf "$COW_DIR"; COW_DIR=""; fi
 }
 
 need_qemu() {
@@ -144,13 +157,23 @@ need_qemu() {
     qemu-system-x86 >/dev/null
 }
 
-# Why this machine cannot run the guest under KVM (nothing when it can). DRED_RTC_VM_ACCEL=tcg
-# or =kvm overrides the choice.
-kvm_unusable() {
+# How the guest runs here, a tab, and why: kvm (qemu -enable-kvm), else uml (Debian's
+# user-mode Linux build of the same kernel); tcg (qemu's software emulation) only when forced.
+# DRED_RTC_VM_ACCEL=kvm|uml|tcg forces one.
+choose_accel() {
+  local why
   case "${DRED_RTC_VM_ACCEL:-auto}" in
-    tcg) echo "DRED_RTC_VM_ACCEL=tcg"; return ;;
-    kvm) return ;;
+    kvm|uml|tcg) printf '%s\t%s\n' "$DRED_RTC_VM_ACCEL" "DRED_RTC_VM_ACCEL=$DRED_RTC_VM_ACCEL"; return ;;
   esac
+  why="$(kvm_unusable)"
+  if [ -z "$why" ]; then printf 'kvm\t/dev/kvm runs a stock kernel\n'; return; fi
+  # software emulation is far too slow for real-time calls (docs/facts.md); UML runs the
+  # guest's processes natively
+  printf 'uml\tno KVM: %s\n' "$why"
+}
+
+# Why /dev/kvm cannot run Debian's kernel here (nothing when it can).
+kvm_unusable() {
   if [ ! -c /dev/kvm ] || [ ! -w /dev/kvm ]; then echo "/dev/kvm is absent or not writable"; return; fi
   # kvm-pvm (nested KVM without hardware virtualisation) creates VMs, but an unmodified kernel
   # dies in it: emulation failures on cmpxchg16b and xrstor, and without those features it
@@ -164,25 +187,10 @@ kvm_unusable() {
 # writable at the same path; its exit code is this function's. Serial console: OUT/console.log.
 run_guest() {
   local out="$1"; shift
-  local image started=$SECONDS
-  # arch-capabilities off: nested KVM here fails to set that MSR (and a guest needs it not)
-  local accel=(-accel kvm -cpu host,-arch-capabilities,-cx16,-xsave)
+  local image started=$SECONDS mode why
   need_qemu
   image="$(build)"
-  local why_not_kvm
-  why_not_kvm="$(kvm_unusable)"
-  if [ -n "$why_not_kvm" ]; then
-    log "WARNING: no KVM: $why_not_kvm"
-    log "WARNING: software emulation (TCG) instead, many times slower; timing figures are noisier"
-    accel=(-accel tcg,thread=multi -cpu max)
-    if [ "${DRED_RTC_VM_ICOUNT:-0}" = 1 ]; then
-      # the guest's clock counts executed instructions (1 ns each) and skips idle time: timing
-      # is exact whatever the host's load, but the guest CPU is about 10 times slower
-      accel=(-accel tcg -icount shift=0,sleep=off,align=off -cpu max)
-      log "DRED_RTC_VM_ICOUNT=1: guest time is instruction-counted (exact timing, slow CPU)"
-    fi
-    TIMEOUT=$(( TIMEOUT * 3 ))
-  fi
+  IFS=$'\t' read -r mode why < <(choose_accel)
   mkdir -p "$out"
   out="$(cd "$out" && pwd)"
   rm -f "$out/exit-code" "$out/boot-seconds" "$out/job.log" "$out/console.log"
@@ -201,14 +209,39 @@ run_guest() {
   done
   printf '%s\n' "set -e" "export DRED_RTC_CACHE='$cache' PYTHONDONTWRITEBYTECODE=1" \
     "export PATH='$VENV/bin':\$PATH" "cd '$REPO'" "$*" > "$out/job.sh"
-  log "booting $(cat "$image/kernel-release") (${accel[1]}); console: $out/console.log"
-  qemu-system-x86_64 "${accel[@]}" -smp 2 -m "$MEMORY" -nodefaults -no-user-config \
-    -display none -no-reboot -nic none \
-    -kernel "$image/vmlinux" -initrd "$image/initrd.img" \
-    -append "root=/dev/vda rw console=ttyS0 panic=-1 ${DRED_RTC_VM_QUIET-quiet} init=/sbin/dred-rtc-vm-init dredrtc.job=job:$out" \
-    -drive "file=$image/disk.img,format=raw,if=virtio,snapshot=on" \
-    -virtfs "local,path=$out,mount_tag=job,security_model=none" "${shares[@]}" \
-    -serial "file:$out/console.log" </dev/null &
+  echo "$mode" > "$out/accel"
+  local append="rw panic=-1 ${DRED_RTC_VM_QUIET-quiet} init=/sbin/dred-rtc-vm-init dredrtc.job=job:$out"
+  case "$mode" in
+    kvm|tcg)
+      local accel=(-accel kvm -cpu host,-arch-capabilities)  # that MSR: see kvm_unusable
+      if [ "$mode" = tcg ]; then
+        log "WARNING: software emulation (TCG; $why): many times slower, the calls cannot"
+        log "WARNING: keep up and timing figures carry emulation noise"
+        accel=(-accel tcg,thread=multi -cpu max)
+        TIMEOUT=$(( TIMEOUT * 3 ))
+      fi
+      log "booting $(cat "$image/kernel-release") under qemu ($mode); console: $out/console.log"
+      qemu-system-x86_64 "${accel[@]}" -smp 2 -m "$MEMORY" -nodefaults -no-user-config \
+        -display none -no-reboot -nic none \
+        -kernel "$image/vmlinux" -initrd "$image/initrd.img" \
+        -append "root=/dev/vda console=ttyS0 $append" \
+        -drive "file=$image/disk.img,format=raw,if=virtio,snapshot=on" \
+        -virtfs "local,path=$out,mount_tag=job,security_model=none" "${shares[@]}" \
+        -serial "file:$out/console.log" </dev/null &
+      ;;
+    uml)
+      log "WARNING: $why"
+      log "WARNING: booting Debian's user-mode Linux $(cat "$image/uml-release") instead: the"
+      log "WARNING: same kernel source and netem, run as host processes (one CPU, native speed)"
+      COW_DIR="$(mktemp -d /var/tmp/dred-rtc-vm-cow.XXXXXX)"
+      # its memory is a file in TMPDIR: a tmpfs keeps it off the disk; no network device at all
+      TMPDIR="${DRED_RTC_VM_TMP:-/dev/shm}" setsid "$image/linux.uml" \
+        "ubd0=$COW_DIR/disk.cow,$image/disk.img" root=/dev/ubda "mem=${MEMORY}M" \
+        con=null con0=null,fd:1 dredrtc.fs=hostfs $append > "$out/console.log" 2>&1 </dev/null &
+      VM_GROUP=1
+      ;;
+    *) die "unknown DRED_RTC_VM_ACCEL=$mode (kvm, uml or tcg)" ;;
+  esac
   QEMU_PID=$!
   local deadline=$((SECONDS + TIMEOUT))
   while kill -0 "$QEMU_PID" 2>/dev/null; do
@@ -220,6 +253,7 @@ run_guest() {
   done
   wait "$QEMU_PID" || true
   QEMU_PID=""
+  stop_qemu
   echo $((SECONDS - started)) > "$out/host-seconds"
   if [ ! -f "$out/exit-code" ]; then
     tail -n 40 "$out/console.log" >&2 || true
@@ -227,8 +261,8 @@ run_guest() {
   fi
   local code
   code="$(cat "$out/exit-code")"
-  log "guest: booted in $(cat "$out/boot-seconds" 2>/dev/null || echo '?') s, job exit $code," \
-      "$((SECONDS - started)) s from qemu start to power-off"
+  log "guest ($mode): booted in $(cat "$out/boot-seconds" 2>/dev/null || echo '?') s, job exit" \
+      "$code, $((SECONDS - started)) s from start to power-off"
   return "$code"
 }
 
@@ -238,7 +272,7 @@ trap 'log "terminated"; exit 143' TERM
 
 case "${1:-check}" in
   build) build ;;
-  accel) why="$(kvm_unusable)"; if [ -n "$why" ]; then echo "tcg: $why"; else echo kvm; fi ;;
+  accel) choose_accel | sed 's/\t/: /' ;;
   _build_root) shift; _build_root "$@" ;;
   run)
     [ $# -ge 4 ] && [ "$3" = "--" ] || die "usage: $0 run OUT -- COMMAND..."

@@ -2,9 +2,9 @@
 # PID 1 of the netem VM guest (scripts/netem_vm.sh installs it as /sbin/dred-rtc-vm-init and
 # boots with init=/sbin/dred-rtc-vm-init): no systemd, no services, no network to the outside.
 #
-# It mounts the kernel filesystems, then the 9p shares the host named on the kernel command
-# line (dredrtc.job=TAG:PATH for the writable job folder; the job folder's `mounts` file lists
-# the read-only shares, "TAG PATH" per line, each at the same path as on the host so the
+# It mounts the kernel filesystems, then the shares the host named on the kernel command line
+# (dredrtc.job=TAG:PATH for the writable job folder; the job folder's `mounts` file lists the
+# read-only shares, "TAG PATH" per line, each at the same path as on the host so the
 # project's venv and libopus work unchanged), runs PATH/job.sh with its output on the serial
 # console and in PATH/job.log, writes its exit code to PATH/exit-code and powers off.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -31,15 +31,26 @@ done
 [ -n "$job" ] || { say "no dredrtc.job= on the kernel command line"; halt; }
 tag="${job%%:*}"; dir="${job#*:}"
 
-modprobe 9pnet_virtio && modprobe 9p || { say "no 9p modules in this kernel"; halt; }
-# msize: 9p's default (8 KiB) makes importing the venv over the share slow
-opts=trans=virtio,version=9p2000.L,msize=524288
-mkdir -p "$dir" && mount -t 9p -o "$opts" "$tag" "$dir" || { say "cannot mount the job share $tag"; halt; }
+# The shares come over virtio-9p (qemu), or as hostfs (user-mode Linux: dredrtc.fs=hostfs).
+fs=9p
+grep -qw 'dredrtc.fs=hostfs' /proc/cmdline && fs=hostfs
+share() {  # share TAG PATH [ro]
+  mkdir -p "$2" || return 1
+  if [ "$fs" = hostfs ]; then
+    mount -t hostfs -o "$2${3:+,$3}" hostfs "$2"
+  else
+    # msize: 9p's default (8 KiB) makes importing the venv over the share slow
+    mount -t 9p -o "trans=virtio,version=9p2000.L,msize=524288${3:+,$3,cache=loose}" "$1" "$2"
+  fi
+}
+if [ "$fs" = 9p ]; then
+  modprobe 9pnet_virtio && modprobe 9p || { say "no 9p modules in this kernel"; halt; }
+fi
+share "$tag" "$dir" || { say "cannot mount the job share $tag"; halt; }
 if [ -f "$dir/mounts" ]; then
-  while read -r share path; do
-    [ -n "$share" ] || continue
-    mkdir -p "$path" && mount -t 9p -o "$opts,ro,cache=loose" "$share" "$path" \
-      || { say "cannot mount share $share at $path"; echo 125 > "$dir/exit-code"; halt; }
+  while read -r name path; do
+    [ -n "$name" ] || continue
+    share "$name" "$path" ro || { say "cannot mount share $name at $path"; echo 125 > "$dir/exit-code"; halt; }
   done < "$dir/mounts"
 fi
 

@@ -35,7 +35,7 @@ HOST_DEPENDENT: dict[str, str] = {
     "docker": "a running Docker engine (not installed by make setup; `make docker-check`)",
     "atheris": "optional fuzzer (`.venv/bin/pip install atheris`)",
     "kernel-config": "the host kernel's /proc/config.gz",
-    "kvm": "/dev/kvm, for the netem guest of scripts/netem_vm.sh (tests/netem/test_vm.py)",
+    "vm-speed": "KVM or user-mode Linux for the netem guest (scripts/netem_vm.sh accel)",
 }
 
 

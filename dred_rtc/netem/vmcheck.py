@@ -254,7 +254,7 @@ def plcmos_scores(report: dict) -> None:
 
 def summary_lines(report: dict) -> list[str]:
     """Requested vs measured, per backend and setting, for the closing note and the console."""
-    lines = [f"kernel {report['kernel']}: {report['netem_support']}",
+    lines = [f"kernel {report['kernel']} ({report.get('accel', '?')}): {report['netem_support']}",
              f"boot {report.get('boot_seconds', '?')} s; steps: " + ", ".join(
                  f"{name} {step.get('seconds', 0):.0f} s" for name, step in report["steps"].items()),
              "",
@@ -295,9 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     from ..cache import cache_dir
     report: dict = {"kernel": platform.release(), "netem_support": netem_support().reason,
                     "steps": {}}
-    boot = out / "boot-seconds"
-    if boot.exists():
-        report["boot_seconds"] = float(boot.read_text())
+    for name, key, kind in (("boot-seconds", "boot_seconds", float), ("accel", "accel", str)):
+        if (out / name).exists():   # written by scripts/netem_vm.sh and the guest's init
+            report[key] = kind((out / name).read_text().strip())
     steps = {
         "netem-bernoulli": lambda: demo("netem", SETTINGS["bernoulli"], out / "netem-bernoulli", args.seconds),
         "netem-gilbert": lambda: demo("netem", SETTINGS["gilbert"], out / "netem-gilbert", args.seconds),
