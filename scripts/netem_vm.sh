@@ -188,9 +188,9 @@ kvm_unusable() {
 run_guest() {
   local out="$1"; shift
   local image started=$SECONDS mode why
-  need_qemu
   image="$(build)"
   IFS=$'\t' read -r mode why < <(choose_accel)
+  [ "$mode" = uml ] || need_qemu
   mkdir -p "$out"
   out="$(cd "$out" && pwd)"
   rm -f "$out/exit-code" "$out/boot-seconds" "$out/job.log" "$out/console.log"

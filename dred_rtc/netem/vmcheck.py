@@ -315,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
                                             args.seconds),
             "nfqueue-rate": lambda: rate("nfqueue", out / "nfqueue-rate"),
         })
+    # the nfqueue backend looks for /proc/net/netfilter/nfnetlink_queue, which a modular
+    # kernel has only once the module is in (on the host it is built in)
+    run(["modprobe", "nfnetlink_queue"], check=False)
     failed = 0
     for name, step in steps.items():
         if args.only and name not in args.only:

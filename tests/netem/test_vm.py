@@ -131,11 +131,15 @@ def test_compose_sender_commands(report):
     assert step["sender_argv"][:3] == ["dred-rtc", "impair-link", "--dev"]
     assert step["sender_exit"] == 0 and step["receiver_exit"] == 0, step["sender_log"]
     log = "\n".join(step["sender_log"])
-    assert "netem on eth0: tc qdisc replace dev eth0 root netem" in log and "falling back" not in log
+    assert "netem on eth0's UDP: tc qdisc replace dev eth0 root handle 1: prio" in log
+    assert "qdisc add dev eth0 parent 1:2 handle 2: netem limit 1000 delay 40ms 10ms" in log
+    assert "falling back" not in log
     assert "netem removed from eth0" in log
     assert "netem" not in step["qdisc_after"]
     frames = step["receiver_stats"]["frames"]
-    assert frames["lost_network"] > 0 and frames["lbrr"] + frames["dred"] > 0.8 * frames["lost_network"]
+    # 30 s of a fixed 64 kb/s call with LBRR and 500 ms of DRED, gilbert 0.1,0.4 (20 %)
+    assert frames["lost_network"] == pytest.approx(0.2 * frames["total"], abs=0.06 * frames["total"])
+    assert frames["lbrr"] + frames["dred"] > 0.5 * frames["lost_network"], frames
     _assert_clean(step)
 
 
