@@ -51,7 +51,7 @@ APT_HOST=(apt-get -o DPkg::Lock::Timeout=600)
 image_key() {
   # The bare root's own cache key lives in its tarball name; a new mirror means a new tarball.
   { printf '%s\n' "${GUEST_PACKAGES[@]}"; cat "$HERE/netem_vm_init.sh" "$HERE/bare_debian.sh"
-    echo "image-format 3"; } | sha256sum | cut -c1-12
+    echo "image-format 4"; } | sha256sum | cut -c1-12   # bump the format when _build_root changes
 }
 
 build() {
@@ -111,6 +111,9 @@ _build_root() {
   "${in_root[@]}" apt-get update -qq
   "${in_root[@]}" apt-get install -y -qq --no-install-recommends "${GUEST_PACKAGES[@]}" >/dev/null
   "${in_root[@]}" apt-get clean
+  # iptables' legacy backend: the user-mode Linux kernel has nf_tables without its ip family
+  # (CONFIG_NF_TABLES_IPV4 off), so iptables-nft cannot add the nfqueue backend's rule there
+  "${in_root[@]}" update-alternatives --quiet --set iptables /usr/sbin/iptables-legacy
   rm -rf "$root"/var/lib/apt/lists/* "$root"/usr/share/doc/* "$root"/usr/share/man/*
   install -m 0755 "$HERE/netem_vm_init.sh" "$root/sbin/dred-rtc-vm-init"
   # the root is meant for a VM only: no host resolver, no services

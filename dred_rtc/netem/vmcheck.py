@@ -229,7 +229,13 @@ def killed(how: str, out: Path) -> dict:
         link = _wait_for_calls(proc, at_least=3)  # server, sender, receiver
         if how == "SIGKILL":
             os.kill(proc.pid, signal.SIGKILL)
-        else:
+        else:  # once the first call is connected: the demo must notice and clean up
+            log_file = out / "receiver-dred-lbrr.log"
+            deadline = time.monotonic() + 60
+            while "connected" not in (log_file.read_text(errors="replace") if log_file.exists() else ""):
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("the demo's first call never connected")
+                time.sleep(0.2)
             receiver = [pid for pid in pids_in(link.ns_b)
                         if b"call" in Path(f"/proc/{pid}/cmdline").read_bytes()]
             os.kill(receiver[0], signal.SIGKILL)
