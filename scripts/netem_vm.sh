@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A Debian 12 KVM guest running Debian's own kernel, where `tc netem` is real (`make netem-vm`).
+# A Debian 12 guest running Debian's own kernel, where `tc netem` is real (`make netem-vm`).
 #
 #   sudo scripts/netem_vm.sh build                  # the guest image (cached); prints its folder
 #   sudo scripts/netem_vm.sh run OUT -- COMMAND...  # boot it, run COMMAND inside, power off
@@ -7,23 +7,25 @@
 #   sudo scripts/netem_vm.sh accel                  # how it would run here (kvm, uml, tcg) and why
 #
 # Why: kernels without sch_netem (these machines) cannot run the netem backend, the
-# netem_link.sh helper or the compose sender's netem step; Debian's linux-image-amd64 has
-# sch_netem as a module, and /dev/kvm runs it at near-native speed.
+# netem_link.sh helper or the compose sender's netem step; Debian's kernel has sch_netem as a
+# module.
 #
-# The image: a bare Debian 12 root (scripts/bare_debian.sh) plus Debian's kernel, iproute2,
-# iptables, python3 and the runtime libraries the project's venv links to, and
-# scripts/netem_vm_init.sh as PID 1; made into an ext4 disk with `mke2fs -d` (no loop mount).
-# It is cached in $DRED_RTC_VM_CACHE (default /var/cache/dred-rtc/netem-vm/KEY/), KEY being a
-# hash of everything that goes into it, so a repeat run boots in seconds; the kernel and initrd
-# are copied out of the root next to it. The project directory, the dred-rtc cache (libopus,
-# speech) and the interpreter the venv was made from are shared read-only over virtio-9p at the
-# same paths as here, so nothing of the project is copied into the image; OUT is shared
-# writable (the job's reports). The disk is booted with snapshot=on: the image never changes.
-# The guest has no network device at all.
+# The image: a bare Debian 12 root (scripts/bare_debian.sh) plus Debian's kernel (and its
+# user-mode Linux build), iproute2, iptables, python3 and the runtime libraries the project's
+# venv links to, and scripts/netem_vm_init.sh as PID 1; made into an ext4 disk with `mke2fs -d`
+# (no loop mount). It is cached in $DRED_RTC_VM_CACHE (default /var/cache/dred-rtc/netem-vm/KEY/),
+# KEY a hash of what goes into it, so a repeat run boots in seconds; the kernels and initrd are
+# copied out of the root next to it. The project directory, the dred-rtc cache (libopus,
+# speech) and the interpreter the venv was made from are shared read-only at the same paths as
+# here (virtio-9p, or hostfs), so nothing of the project is copied into the image; OUT is
+# shared writable (the job's reports). The disk is never written (qemu snapshot=on, a UML
+# copy-on-write file). The guest has no network device at all.
 #
-# Without /dev/kvm it falls back to software emulation (TCG) with a warning: it works, many
-# times slower. Everything the script makes (temporary root, mounts, qemu) is removed on exit,
-# also on failure and Ctrl-C.
+# How it boots (choose_accel): qemu -enable-kvm where /dev/kvm runs a stock kernel; else, with
+# a warning, the image's user-mode Linux (native speed, one CPU); qemu's software emulation
+# only when forced (DRED_RTC_VM_ACCEL=tcg: far too slow for real-time calls). qemu is
+# installed on first use. Everything the script makes (temporary root, mounts, the VM's
+# processes) is removed on exit, also on failure and Ctrl-C.
 set -euo pipefail
 
 log() { echo "[netem-vm] $*" >&2; }
