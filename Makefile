@@ -51,3 +51,10 @@ clean:
 .PHONY: fresh-check
 fresh-check:
 	@bash scripts/fresh_check.sh
+
+# tc netem for real: a Debian 12 guest booting Debian's kernel (sch_netem) runs netem-demo,
+# netem_link.sh and the compose sender's commands, with nfqueue on the same settings next to
+# them (needs root; the guest image is cached in /var/cache/dred-rtc/netem-vm). See README.
+.PHONY: netem-vm
+netem-vm: setup
+	@bash scripts/netem_vm.sh check out/netem-vm -- --compare --plcmos

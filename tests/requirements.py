@@ -37,6 +37,7 @@ HOST_DEPENDENT: dict[str, str] = {
     "atheris": "optional fuzzer (`.venv/bin/pip install atheris`)",
     "netfilter-nat": "the host kernel's iptables nat table, MASQUERADE --random-fully and conntrack",
     "kernel-config": "the host kernel's /proc/config.gz",
+    "vm-speed": "KVM or user-mode Linux for the netem guest (scripts/netem_vm.sh accel)",
 }
 
 

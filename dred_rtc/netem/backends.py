@@ -5,7 +5,7 @@
     impairment.snapshot()   # what the link did since the last snapshot (per direction)
     impairment.stop()
 
-1. `netem`: `tc qdisc ... netem` on the egress of both veth ends (tc_netem.py).
+1. `netem`: `tc qdisc ... netem` on the UDP egress of both veth ends (tc_netem.py).
 2. `nfqueue`: the userspace impairer of nfqueue.py: one process in namespace A impairing what
    veth-a sends and (through a queue opened inside namespace B) what veth-b sends.
 3. `inprocess`: no link at all: the receiving `dred-rtc call` impairs what it receives
@@ -29,7 +29,8 @@ from pathlib import Path
 from ..impair import ImpairSpecError
 from .namespaces import LinkSession, NetnsError, run, stop
 from .nfqueue import nfqueue_support
-from .tc_netem import LinkParams, NetemUnsupported, netem_args, netem_support, qdisc_commands
+from .tc_netem import (LinkParams, NetemUnsupported, netem_args, netem_counters, netem_support,
+                       qdisc_commands)
 
 BACKENDS = ("netem", "nfqueue", "inprocess")
 
@@ -141,8 +142,7 @@ class NetemImpairment(Impairment):
         result = {}
         for key, ns, dev in (("a->b", link.ns_a, link.dev_a), ("b->a", link.ns_b, link.dev_b)):
             text = run(["tc", "-s", "-n", ns, "qdisc", "show", "dev", dev], check=False).stdout
-            match = re.search(r"Sent \d+ bytes (\d+) pkt \(dropped (\d+)", text)
-            result[key] = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+            result[key] = netem_counters(text) or (0, 0)
         return result
 
     def snapshot(self) -> dict:

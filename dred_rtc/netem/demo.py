@@ -76,7 +76,8 @@ def link_lines(params: LinkParams, measured: dict, label: str) -> list[str]:
     return rows
 
 
-def _wait_listening(log: Path, process: subprocess.Popen, timeout: float = 20.0) -> str:
+def _wait_listening(log: Path, process: subprocess.Popen, timeout: float = 60.0) -> str:
+    # 60 s: importing the server takes about 15 s in a software-emulated VM (scripts/netem_vm.sh)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         match = re.search(r"listening on (http://\S+)", _tail(log, 5))

@@ -110,16 +110,20 @@ def apply(dev: str, params: LinkParams, backend: str = "auto", seed: int = 1) ->
     why_not_netem = None
     if backend in ("auto", "netem"):
         try:
-            argv = qdisc_commands(dev, params, seed=seed)[0]
+            commands = qdisc_commands(dev, params, seed=seed)
         except NetemUnsupported as error:
             why_not_netem = str(error)
         else:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=20)
-            if done.returncode == 0:
-                log(f"netem on {dev}: {' '.join(argv)}")
-                return NetemOnDev(dev, argv)
-            answer = " ".join((done.stderr or done.stdout).split()) or f"exit code {done.returncode}"
-            why_not_netem = f"`{' '.join(argv)}` failed: {answer!r}"
+            for argv in commands:
+                done = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+                if done.returncode != 0:
+                    answer = " ".join((done.stderr or done.stdout).split()) or f"exit code {done.returncode}"
+                    why_not_netem = f"`{' '.join(argv)}` failed: {answer!r}"
+                    NetemOnDev(dev, argv).remove()  # what the commands before it added
+                    break
+            else:
+                log(f"netem on {dev}'s UDP: {' ; '.join(' '.join(argv) for argv in commands)}")
+                return NetemOnDev(dev, commands[1])
         if backend == "netem":
             raise RuntimeError(why_not_netem)
         log(f"{why_not_netem}; falling back to dred-rtc's userspace NFQUEUE impairer "

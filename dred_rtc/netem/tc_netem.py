@@ -2,9 +2,9 @@
 
     params = LinkParams.parse(loss="gilbert:0.05,0.2", delay_ms=40, jitter_ms=10, rate_kbit=256)
     netem_args(params)  # ['delay', '40ms', '10ms', 'distribution', 'normal', 'loss', 'gemodel', ...]
-    qdisc_commands("veth-a", params, ns="dredrtc-1-a")   # tc -n NS qdisc replace dev veth-a root netem ...
+    qdisc_commands("veth-a", params, ns="dredrtc-1-a")   # prio root, netem for UDP, u32 filter
 
-How our specs map onto netem (per packet, on the interface's egress):
+How our specs map onto netem (per UDP packet, on the interface's egress; qdisc_commands):
 - delay D, jitter J (ms): `delay Dms Jms distribution normal` -- Normal(D, J) per packet, like
   the `normal:D,J` model of `--impair`; independent draws reorder packets, as netem does.
   (tc refuses a distribution with zero delay, so jitter without delay becomes `delay 1us`.)
@@ -23,6 +23,7 @@ from __future__ import annotations
 import gzip
 import math
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -102,9 +103,27 @@ def netem_args(params: LinkParams, seed: int | None = None) -> list[str]:
 
 def qdisc_commands(dev: str, params: LinkParams, ns: str | None = None,
                    seed: int | None = None) -> list[list[str]]:
-    """The `tc` command(s) that impair `dev`'s egress (inside namespace `ns` when given)."""
+    """The `tc` commands that impair the UDP `dev` sends (inside namespace `ns` when given).
+
+    UDP only, as the nfqueue backend: a `prio` root whose priomap sends everything to its first
+    band, netem on the second band, and a u32 filter that puts UDP there. The calls' signaling
+    (WebSocket over TCP) then passes unimpaired, as with nfqueue: with every packet impaired,
+    a WebSocket join failed at gilbert 0.1,0.4 (measured in the netem VM, make netem-vm)."""
     tc = ["tc", "-n", ns] if ns else ["tc"]
-    return [[*tc, "qdisc", "replace", "dev", dev, "root", "netem", *netem_args(params, seed)]]
+    return [
+        [*tc, "qdisc", "replace", "dev", dev, "root", "handle", "1:", "prio", "bands", "2",
+         "priomap", *["0"] * 16],
+        [*tc, "qdisc", "add", "dev", dev, "parent", "1:2", "handle", "2:", "netem",
+         *netem_args(params, seed)],
+        [*tc, "filter", "add", "dev", dev, "parent", "1:", "protocol", "ip", "prio", "1", "u32",
+         "match", "ip", "protocol", "17", "0xff", "flowid", "1:2"],
+    ]
+
+
+def netem_counters(shown: str) -> tuple[int, int] | None:
+    """(packets sent, packets dropped) of the netem qdisc in `tc -s qdisc show` output."""
+    match = re.search(r"qdisc netem [^\n]*\n\s*Sent \d+ bytes (\d+) pkt \(dropped (\d+)", shown)
+    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 def teardown_commands(dev: str, ns: str | None = None) -> list[list[str]]:

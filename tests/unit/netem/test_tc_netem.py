@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 
 import pytest
@@ -11,7 +12,8 @@ from tests.requirements import require
 
 from dred_rtc.impair import ImpairSpecError
 from dred_rtc.netem.tc_netem import (
-    LinkParams, NetemUnsupported, netem_args, netem_support, qdisc_commands, teardown_commands,
+    LinkParams, NetemUnsupported, netem_args, netem_counters, netem_support, qdisc_commands,
+    teardown_commands,
 )
 
 ROOT = os.geteuid() == 0
@@ -38,8 +40,12 @@ def test_clean_link_is_just_the_limit():
 
 
 def test_commands_target_the_namespace_and_device():
-    [cmd] = qdisc_commands("veth-a", LinkParams(loss="bernoulli:0.2"), ns="dredrtc-1-a")
-    assert cmd[:9] == ["tc", "-n", "dredrtc-1-a", "qdisc", "replace", "dev", "veth-a", "root", "netem"]
+    root, netem, udp = qdisc_commands("veth-a", LinkParams(loss="bernoulli:0.2"), ns="dredrtc-1-a")
+    assert root[:11] == ["tc", "-n", "dredrtc-1-a", "qdisc", "replace", "dev", "veth-a", "root",
+                         "handle", "1:", "prio"]
+    assert netem[3:11] == ["qdisc", "add", "dev", "veth-a", "parent", "1:2", "handle", "2:"]
+    assert netem[11:] == ["netem", *netem_args(LinkParams(loss="bernoulli:0.2"))]
+    assert udp[-7:] == ["match", "ip", "protocol", "17", "0xff", "flowid", "1:2"]
     assert teardown_commands("veth-a", ns="dredrtc-1-a") == [
         ["tc", "-n", "dredrtc-1-a", "qdisc", "del", "dev", "veth-a", "root"]]
     assert qdisc_commands("eth0", LinkParams())[0][:2] == ["tc", "qdisc"]
@@ -74,8 +80,9 @@ def test_tc_accepts_our_syntax(params):
     """tc parses netem options itself before asking the kernel: a syntax error exits 1 with
     usage text; valid options either work (sch_netem) or reach the kernel, which refuses the
     qdisc kind. Run in a throwaway namespace so nothing on this machine changes."""
-    [cmd] = qdisc_commands("lo", params)
-    done = subprocess.run(["unshare", "--net", *cmd], capture_output=True, text=True, timeout=20)
+    script = " && ".join(shlex.join(cmd) for cmd in qdisc_commands("lo", params))
+    done = subprocess.run(["unshare", "--net", "sh", "-c", script], capture_output=True, text=True,
+                          timeout=20)
     support = netem_support()
     if support.ok:
         assert done.returncode == 0, done.stderr
@@ -90,6 +97,15 @@ def test_tc_rejects_broken_syntax_so_the_test_above_can_fail():
                            "loss", "gemodel", "10%", "40%", "100%", "0%", "3"],
                           capture_output=True, text=True, timeout=20)
     assert done.returncode != 0 and "What is" in done.stderr
+
+
+def test_netem_counters_are_the_netem_qdiscs_not_the_roots():
+    shown = ("qdisc prio 1: root refcnt 2 bands 2 priomap 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
+             " Sent 9000 bytes 90 pkt (dropped 20, overlimits 0 requeues 0)\n"
+             "qdisc netem 2: parent 1:2 limit 1000 loss 20%\n"
+             " Sent 4000 bytes 40 pkt (dropped 10, overlimits 0 requeues 0)\n")
+    assert netem_counters(shown) == (40, 10)
+    assert netem_counters("qdisc noqueue 0: root refcnt 2\n") is None
 
 
 def test_support_reason_agrees_with_the_kernel_config():
