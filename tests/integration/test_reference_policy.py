@@ -3,10 +3,13 @@ built from the same libopus source, given the same input, settings and loss file
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from dred_rtc.impair import parse_loss_spec
+from dred_rtc.jitter.choice import PlayoutChoice
 from dred_rtc.sim import SimOptions, simulate
 from dred_rtc.sim.opus_demo import compare_with_opus_demo, opus_demo_path, run_opus_demo
 
@@ -56,8 +59,8 @@ def test_a_different_concealment_would_be_caught(speech_10s, demo, trace):
     """The comparison can fail: the real-time policy on the same trace is not identical."""
     path, lost = trace
     options = SimOptions(loss=f"trace:{path}", bitrate=32000, dred_ms=1000)
-    result = simulate(speech_10s, SimOptions(**{**options.as_dict(), "policy": "reference",
-                                                "patience": False, "use_dred": False}))
+    result = simulate(speech_10s, replace(options, policy="reference", use_dred=False,
+                                          playout=PlayoutChoice(patience=False)))
     expected = run_opus_demo(speech_10s, options, lost,
                              result.report["sim"]["expected_loss_percent"], binary=demo)
     assert np.count_nonzero(expected != result.output) > 1000
@@ -77,6 +80,6 @@ def test_leading_losses_are_compared_where_opus_demo_starts(speech_10s, demo, tm
     assert result.lost.tolist() == lost.tolist()
     same = compare_with_opus_demo(speech_10s, options, result, binary=demo)
     assert same == {"identical": True, "max_abs_diff": 0, "leading_lost": 2}
-    classic = SimOptions(**{**options.as_dict(), "plc": "classic"})
+    classic = replace(options, plc="classic")
     other = compare_with_opus_demo(speech_10s, options, simulate(speech_10s, classic), binary=demo)
     assert not other["identical"] and other["max_abs_diff"] > 1000

@@ -91,8 +91,9 @@ def test_dred_matters(runs, config):
 
 
 def test_jitter_without_loss(speech_30s):
-    report = simulate(speech_30s, SimOptions(loss="none", jitter="normal:0,15", seed=1,
-                                             keep_log=False)).report
+    # what arrival jitter alone asks for: no recovery prior (it starts a call near the budget)
+    report = simulate(speech_30s, SimOptions(loss="none", jitter="normal:0,15", seed=1, keep_log=False,
+                                             playout=PlayoutChoice(recovery_prior_s=0))).report
     frames = report["frames"]
     print(f"\njitter normal:0,15: late {frames['late']} of {frames['total']} frames, "
           f"delay mean {report['delay_ms']['mean']:.1f} ms p95 {report['delay_ms']['p95']:.1f} ms")
