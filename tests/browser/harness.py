@@ -185,6 +185,13 @@ class CallResult:
     isolated: bool = False             # ran in a network namespace with only loopback
 
 
+async def open_with_hooks(page, url: str) -> None:
+    """Open the page with `testhooks=1` added and wait for `window.dredClient`: the hooks
+    module loads after the contract is fetched, which can be after the load event."""
+    await page.goto(url + ("&" if "?" in url else "?") + "testhooks=1")
+    await page.wait_for_function("window.dredClient !== undefined", timeout=15_000)
+
+
 async def _wait_for(page, expression: str, timeout: float, what: str) -> None:
     try:
         await page.wait_for_function(expression, timeout=timeout * 1000)
@@ -258,8 +265,8 @@ async def run_call(spec: CallSpec, workdir: Path) -> CallResult:
                 page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
                 page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
                 record_s = spec.duration + 6
-                await page.goto(f"{server.url}/?room={room}&autojoin=1&raw=1&loopback=1&testhooks=1"
-                                f"&record={record_s:g}")
+                await open_with_hooks(page, f"{server.url}/?room={room}&autojoin=1&raw=1&loopback=1"
+                                            f"&record={record_s:g}")
                 negotiated = await asyncio.wait_for(connecting, 40.0)
                 publisher = StatsPublisher(peer)
                 publisher.start()

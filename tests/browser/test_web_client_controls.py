@@ -11,7 +11,7 @@ import pytest
 
 from signaling_server.contract import CONTRACT
 
-from .harness import CHROMIUM, CHROMIUM_FLAGS
+from .harness import CHROMIUM, CHROMIUM_FLAGS, open_with_hooks
 
 ROOM = CONTRACT["room"]
 
@@ -43,7 +43,7 @@ async def _controls() -> None:
                 page = await browser.new_page()
                 errors: list[str] = []
                 page.on("pageerror", lambda e: errors.append(str(e)))
-                await page.goto(server.url + "/?testhooks=1")
+                await open_with_hooks(page, server.url + "/")
                 assert await page.text_content("#status") == "Not in a call."
                 # the room rule comes from the contract, as the server's does
                 assert await page.get_attribute("#room", "pattern") == ROOM["pattern"]

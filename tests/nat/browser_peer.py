@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.browser.harness import CHROMIUM, CHROMIUM_FLAGS
+from tests.browser.harness import CHROMIUM, CHROMIUM_FLAGS, open_with_hooks
 
 
 async def run(server: str, room: str, mic: Path, result_path: Path, seconds: float, query: str) -> dict:
@@ -32,7 +32,7 @@ async def run(server: str, room: str, mic: Path, result_path: Path, seconds: flo
             page = await browser.new_page()
             page.on("console", lambda m: result["console"].append(f"{m.type}: {m.text}"))
             started = time.monotonic()
-            await page.goto(f"{server}/?room={room}&autojoin=1&raw=1&testhooks=1{query}")
+            await open_with_hooks(page, f"{server}/?room={room}&autojoin=1&raw=1{query}")
             try:
                 await page.wait_for_function(
                     "dredClient.state.phase === 'connected' || dredClient.state.phase === 'error'", timeout=40_000)
