@@ -25,6 +25,7 @@ from aiohttp import WSMsgType, web
 from yarl import URL
 
 from . import protocol, turn
+from .contract import SIGNALING
 from .protocol import ProtocolError, error_event
 from .ratelimit import TokenBucket
 
@@ -333,7 +334,7 @@ def create_app(settings: ServerSettings | None = None, **overrides: Any) -> web.
     hub = Hub(settings)
     app = web.Application(client_max_size=settings.max_message_bytes)
     app[HUB_KEY] = hub
-    app.router.add_get("/ws", hub.handle)
+    app.router.add_get(SIGNALING["path"], hub.handle)
 
     async def healthz(request: web.Request) -> web.Response:
         return web.Response(text="ok\n")

@@ -1,7 +1,7 @@
 """The signaling protocol: JSON text frames, validated per type before anything is relayed.
 
 Client -> server
-    {"type": "join", "room": NAME}                       NAME: 1-64 of [A-Za-z0-9_-]
+    {"type": "join", "room": NAME}                       NAME: contract.ROOM_PATTERN
     {"type": "offer"|"answer", "sdp": STR, "sdp_type": "offer"|"answer"}   (sdp_type == type)
     {"type": "candidate", "candidate": null | STR | {scalar fields}}
     {"type": "stats", ...any JSON fields...}             optional, relayed as is
@@ -16,22 +16,24 @@ Server -> client
     {"type": "error", "code": CODE, "message": TEXT}
 
 Every invalid input is answered with an error event; the connection stays usable.
+The room pattern and the message types are part of the web contract (web/contract.json,
+`signaling_server.contract`), which the page reads too.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
-ROOM_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
+from .contract import ROOM_PATTERN, ROOM_RULE, SIGNALING
+
 MAX_SDP_CHARS = 64 * 1024  # the message size limit applies as well
 MAX_STRING_CHARS = 4096
 MAX_CANDIDATE_FIELDS = 16
 MAX_STATS_DEPTH = 8
 
-RELAYED_TYPES = ("offer", "answer", "candidate", "stats")
-CLIENT_TYPES = ("join", "leave") + RELAYED_TYPES
+RELAYED_TYPES = tuple(SIGNALING["relayed_types"])
+CLIENT_TYPES = tuple(SIGNALING["client_types"])
 
 # Error codes the server sends (the "code" field of an error event).
 BAD_JSON = "bad-json"            # not valid JSON text (or NaN/Infinity, or nested too deeply)
@@ -127,8 +129,7 @@ def validate(message: dict[str, Any]) -> dict[str, Any]:
         _only_fields(message, {"room"})
         room = message.get("room")
         if not isinstance(room, str) or not ROOM_PATTERN.match(room):
-            raise ProtocolError(BAD_MESSAGE, "join: field 'room' must be 1-64 characters of "
-                                             "A-Z a-z 0-9 _ -")
+            raise ProtocolError(BAD_MESSAGE, f"join: field 'room' must be {ROOM_RULE}")
         return {"type": "join", "room": room}
     if kind == "leave":
         _only_fields(message, set())

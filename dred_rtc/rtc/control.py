@@ -25,10 +25,12 @@ from typing import Any
 
 from aiortc import InvalidStateError, RTCPeerConnection
 
+from signaling_server.contract import CHANNELS
+
 log = logging.getLogger(__name__)
 
-CHANNEL_LABEL = "control"
-CHANNEL_ID = 0
+CHANNEL_LABEL = CHANNELS["control"]["label"]   # from the web contract (web/contract.json):
+CHANNEL_ID = CHANNELS["control"]["id"]         # the page listens on this channel for "bye"
 
 
 def loss(fraction: float, mean_burst: float | None, expected: int, *,

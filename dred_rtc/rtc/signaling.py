@@ -22,6 +22,10 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from signaling_server.contract import SIGNALING
+
+WS_PATH = SIGNALING["path"]   # "/ws", from the web contract
+
 
 MAX_QUEUED = 10_000  # unread server messages kept (the server rate-limits each sender)
 
@@ -45,8 +49,8 @@ def websocket_url(server_url: str) -> str:
     if url.scheme not in schemes or not url.host:
         raise SignalingError(f"invalid server URL {server_url!r}: expected http(s)://HOST:PORT")
     path = url.path.rstrip("/")
-    if not path.endswith("/ws"):
-        path += "/ws"
+    if not path.endswith(WS_PATH):
+        path += WS_PATH
     return str(url.with_scheme(schemes[url.scheme]).with_path(path).with_query(None).with_fragment(None))
 
 

@@ -1,6 +1,6 @@
 """Live receive statistics for the other side of a call, over a WebRTC data channel.
 
-The web client (signaling_server/web/app.js) shows what our receiver does with the browser's audio: loss,
+The web client (signaling_server/web/statspanel.js) shows what our receiver does with the browser's audio: loss,
 frames decoded normally / from LBRR / from DRED / concealed, jitter-buffer delay, bitrates and
 the DRED depth we send, plus a per-frame timeline and the redundancy controller's decisions.
 
@@ -26,7 +26,13 @@ Messages (JSON text), Python -> browser:
      "decisions": "NNLDP..." one letter per frame played since the previous message
                   (N normal, L LBRR, D DRED, P concealed); "decisions_ordered": whether the
                   letters are in playout order (only when the buffer keeps a frame log),
-     "controller": [{"t", "text"}, ...] redundancy decisions since the previous message}
+     "controller": [{"t", "text"}, ...] redundancy decisions since the previous message,
+     "w3c": the report's RTCInboundRtpStreamStats names the page shows next to the browser's
+            own getStats() figures}
+The channel's label and id, the type names, the version, the decision letters and every
+field's name and type are in the web contract (signaling_server/web/contract.json); this
+module reads them from there, and tests/unit/signaling_server/test_contract.py checks the
+message against the contract's schema.
 Browser -> Python: {"type": "dred-stats-ack", "final": true} once the final message arrived.
 Two Python peers both publish; each acknowledges the other's final message the same way.
 """
@@ -39,16 +45,20 @@ import logging
 import time
 from typing import Any
 
+from signaling_server.contract import CHANNELS, STATS, stats_fields
+
 from ..impair.lossmeter import buffer_loss_percent
 
 log = logging.getLogger(__name__)
 
-LABEL = "dred-stats"
-CHANNEL_ID = 42            # must match STATS_CHANNEL in signaling_server/web/app.js
-INTERVAL_S = 0.5
-VERSION = 1
-DECISION_CODES = {"normal": "N", "lbrr": "L", "dred": "D", "plc": "P"}
-FRAME_KEYS = ("total", "lost_network", "late", "normal", "lbrr", "dred", "plc")
+LABEL = CHANNELS["stats"]["label"]
+CHANNEL_ID = CHANNELS["stats"]["id"]
+INTERVAL_S = STATS["interval_s"]
+VERSION = STATS["version"]
+MESSAGE_TYPE, ACK_TYPE = STATS["type"], STATS["ack"]
+DECISION_CODES: dict[str, str] = STATS["decision_codes"]
+FRAME_KEYS = stats_fields("frames")
+W3C_KEYS = stats_fields("w3c")
 
 
 def stats_message(report: dict, *, final: bool, elapsed: float, current_delay_ms: float | None,
@@ -57,8 +67,9 @@ def stats_message(report: dict, *, final: bool, elapsed: float, current_delay_ms
     """The panel's message from a receive report (the keys `dred-rtc call --stats-json` writes)."""
     frames = report.get("frames", {})
     delay = report.get("delay_ms", {})
+    w3c = report.get("w3c", {})
     message = {
-        "type": "dred-stats", "version": VERSION, "final": bool(final), "t": round(elapsed, 3),
+        "type": MESSAGE_TYPE, "version": VERSION, "final": bool(final), "t": round(elapsed, 3),
         "frames": {key: int(frames.get(key, 0) or 0) for key in FRAME_KEYS},
         "loss_percent": round(buffer_loss_percent(report), 3),
         "delay_ms": {"current": None if current_delay_ms is None else round(current_delay_ms, 1),
@@ -73,6 +84,7 @@ def stats_message(report: dict, *, final: bool, elapsed: float, current_delay_ms
         "decisions": decisions,
         "decisions_ordered": decisions_ordered,
         "controller": controller or [],
+        "w3c": {key: w3c.get(key, 0) for key in W3C_KEYS},
     }
     if settings is not None:
         message["send"] = {"bitrate": int(settings.bitrate), "fec": bool(settings.fec),
@@ -154,10 +166,10 @@ class StatsPublisher:
             return
         if not isinstance(message, dict) or not message.get("final"):
             return
-        if message.get("type") == "dred-stats-ack":
+        if message.get("type") == ACK_TYPE:
             self.acknowledged.set()
-        elif message.get("type") == "dred-stats":  # a Python peer publishes too: acknowledge it
-            self._send({"type": "dred-stats-ack", "final": True})
+        elif message.get("type") == MESSAGE_TYPE:  # a Python peer publishes too: acknowledge it
+            self._send({"type": ACK_TYPE, "final": True})
 
     def _send(self, message: dict) -> bool:
         if self.channel.readyState != "open":

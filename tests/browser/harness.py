@@ -4,7 +4,7 @@ a real signaling server, a real Python Peer, all on loopback.
     result = asyncio.run(run_call(CallSpec(...), workdir))
 
 Chromium captures a WAV of real speech as its microphone (`--use-file-for-fake-audio-capture`),
-opens the web client with `?room=R&autojoin=1&raw=1&loopback=1&record=S`, and calls the Python
+opens the web client with `?room=R&autojoin=1&raw=1&loopback=1&testhooks=1&record=S`, and calls the Python
 peer, which joined first and answers Chrome's offer. The Python peer sends other real speech
 and records what its jitter buffer plays out; the page records what it receives with Web Audio.
 Traffic stays on 127.0.0.1: the Python peer offers only loopback host candidates and the page
@@ -178,9 +178,18 @@ class CallResult:
     panel: dict                        # the stats panel's texts after the call
     browser_state: dict
     screenshot: Path | None
+    browser_panel: dict = field(default_factory=dict)   # BROWSER_PANEL_CHECK near the call's end
+    remote_inbound: dict = field(default_factory=dict)  # the other peer's W3C column after the call
     console: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
     isolated: bool = False             # ran in a network namespace with only loopback
+
+
+async def open_with_hooks(page, url: str) -> None:
+    """Open the page with `testhooks=1` added and wait for `window.dredClient`: the hooks
+    module loads after the contract is fetched, which can be after the load event."""
+    await page.goto(url + ("&" if "?" in url else "?") + "testhooks=1")
+    await page.wait_for_function("window.dredClient !== undefined", timeout=15_000)
 
 
 async def _wait_for(page, expression: str, timeout: float, what: str) -> None:
@@ -189,6 +198,27 @@ async def _wait_for(page, expression: str, timeout: float, what: str) -> None:
     except Exception as error:  # noqa: BLE001 - say what we were waiting for
         state = await page.evaluate("JSON.stringify({phase: dredClient.state.phase, errors: dredClient.state.errors})")
         raise AssertionError(f"browser: {what} did not happen within {timeout:g} s ({state}): {error}") from None
+
+
+# What the page's own-figures column shows, bracketed by two getStats() reads of the test's own
+# around one poll of the page's stats module; the column as the periodic poll left it; the
+# page's timeline of what the browser played.
+BROWSER_PANEL_CHECK = """async () => {
+    const read = async () => {
+        let found = null;
+        (await dredClient.state.pc.getStats()).forEach((s) => {
+            if (s.type === 'inbound-rtp' && s.kind === 'audio') found = s; });
+        return found;
+    };
+    const periodic = dredClient.browserPanelValues();
+    const before = await read();
+    await dredClient.pollBrowserStats();
+    const shown = dredClient.browserPanelValues();
+    const after = await read();
+    const pick = (s) => Object.fromEntries(Object.keys(shown).map((k) => [k, s[k] ?? null]));
+    return {periodic, shown, before: pick(before), after: pick(after),
+            timeline: dredClient.state.browserTimeline};
+}"""
 
 
 async def run_call(spec: CallSpec, workdir: Path) -> CallResult:
@@ -235,7 +265,8 @@ async def run_call(spec: CallSpec, workdir: Path) -> CallResult:
                 page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
                 page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
                 record_s = spec.duration + 6
-                await page.goto(f"{server.url}/?room={room}&autojoin=1&raw=1&loopback=1&record={record_s:g}")
+                await open_with_hooks(page, f"{server.url}/?room={room}&autojoin=1&raw=1&loopback=1"
+                                            f"&record={record_s:g}")
                 negotiated = await asyncio.wait_for(connecting, 40.0)
                 publisher = StatsPublisher(peer)
                 publisher.start()
@@ -272,6 +303,7 @@ async def run_call(spec: CallSpec, workdir: Path) -> CallResult:
                 finally:
                     observer.cancel()
                     await asyncio.gather(observer, return_exceptions=True)
+                browser_panel = await page.evaluate(BROWSER_PANEL_CHECK)
                 report_sent = await publisher.finish()
                 await peer.close()
                 sink.close()
@@ -280,6 +312,7 @@ async def run_call(spec: CallSpec, workdir: Path) -> CallResult:
                 (workdir / "python_stats.json").write_text(json.dumps(report, indent=2))
                 await _wait_for(page, "dredClient.state.statsFinal === true", 10, "final stats")
                 panel = await page.evaluate("dredClient.panelValues()")
+                remote_inbound = await page.evaluate("dredClient.remoteInboundValues()")
                 state = await page.evaluate("""() => { const s = dredClient.state;
                     return {phase: s.phase, errors: s.errors, statsMessages: s.statsMessages, statsVia: s.statsVia,
                             timeline: s.timeline, decisions: s.decisions, final: s.stats}; }""")
@@ -299,7 +332,8 @@ async def run_call(spec: CallSpec, workdir: Path) -> CallResult:
             final_message=publisher.final_message, report_at_finish=report_sent,
             stats_messages_sent=publisher.sent,
             browser_recording=pcm, browser_rtc_stats=rtc_stats, panel=panel, browser_state=state,
-            screenshot=screenshot, console=console, elapsed_s=time.monotonic() - started)
+            screenshot=screenshot, browser_panel=browser_panel, remote_inbound=remote_inbound,
+            console=console, elapsed_s=time.monotonic() - started)
     finally:
         if console:
             (workdir / "browser_console.log").write_text("\n".join(console) + "\n")

@@ -14,6 +14,8 @@ import pytest
 from dred_rtc.impair.lossmeter import buffer_loss_percent as loss_percent
 from dred_rtc.media import SAMPLE_RATE
 
+from signaling_server.contract import stats_fields
+
 from .harness import CallSpec, copy_artifacts, envelope_correlation, run_call_isolated
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -21,6 +23,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 MIN_CORRELATION = 0.9
 MIN_COVERAGE = 0.8
 LOSS = "bernoulli:0.15"
+W3C_NAMES = stats_fields("w3c")
 
 
 def accepted(alignment) -> bool:
@@ -115,7 +118,7 @@ def test_stats_panel_matches_final_stats_json(clean_call):
     expected["delay_ms.reason"] = report["target"]["reason"]
     expected["delay_ms.budget"] = str(int(report["target"]["budget_ms"] + 0.5))  # JS Math.round
     settings = report["sender"]["settings"]
-    expected["send.bitrate_kbps"] = f"{settings['bitrate'] / 1000:.1f}"
+    expected["send.bitrate"] = f"{settings['bitrate'] / 1000:.1f}"
     expected["send.fec"] = "on" if settings["fec"] else "off"
     expected["send.dred_ms"] = str(settings["dred_ms"])
     shown = {key: panel.get(key) for key in expected}
@@ -123,6 +126,57 @@ def test_stats_panel_matches_final_stats_json(clean_call):
     # The timeline got every played frame's decision, once.
     timeline = {code: sum(column[code] for column in state["timeline"]) for code in "NLDP"}
     assert timeline == {"N": frames["normal"], "L": frames["lbrr"], "D": frames["dred"], "P": frames["plc"]}
+    # The other peer's W3C column shows the final report's figures under the same names.
+    assert_column_shows(clean_call.remote_inbound, report["w3c"])
+
+
+def derived(w3c: dict) -> dict:
+    """The two rows web/inbound.js derives, for both sides."""
+    lost, received = w3c["packetsLost"], w3c["packetsReceived"]
+    emitted = w3c["jitterBufferEmittedCount"]
+    return {"loss %": 100 * lost / (lost + received) if lost + received else None,
+            "jitterBufferDelay / jitterBufferEmittedCount (ms)":
+                1000 * w3c["jitterBufferDelay"] / emitted if emitted else None}
+
+
+def assert_column_shows(column: dict, w3c: dict) -> None:
+    """A column of the page's "What each side hears" table shows these W3C figures (and the
+    rows derived from them): integers exactly, others to the 3 decimals shown."""
+    figures = {name: w3c[name] for name in W3C_NAMES} | derived(w3c)
+    assert set(column) == set(figures), sorted(set(column) ^ set(figures))
+    for name, value in figures.items():
+        assert column[name] != "-", name
+        assert float(column[name]) == pytest.approx(value, abs=0.0006), (name, column[name], value)
+
+
+def test_browser_panel_shows_its_own_getstats(clean_call):
+    """What the browser itself hears: the page's column of its own getStats() figures. The
+    test reads inbound-rtp itself just before and just after one poll of the page's stats
+    module: every counter the page shows lies between the two reads. Python -> browser is not
+    impaired (`dred-rtc call --impair` acts on what the Python peer receives), so here the
+    browser's own packetsLost and concealment are those of a clean loopback call."""
+    check = clean_call.browser_panel
+    before, shown, after = check["before"], check["shown"], check["after"]
+    counters = [name for name in W3C_NAMES if isinstance(before[name], int)]
+    assert {"packetsReceived", "packetsLost", "concealedSamples", "concealmentEvents",
+            "totalSamplesReceived", "jitterBufferEmittedCount", "fecPacketsReceived"} <= set(counters), before
+    for name in counters:
+        assert before[name] <= int(shown[name]) <= after[name], (name, before[name], shown[name], after[name])
+    for name in ("jitterBufferDelay", "jitterBufferTargetDelay"):
+        assert before[name] - 0.0006 <= float(shown[name]) <= after[name] + 0.0006, name
+    # Chrome received the whole call: over 5 s of audio, and the periodic 1 s poll (not only
+    # the test's) had shown it
+    assert int(shown["totalSamplesReceived"]) > 5 * SAMPLE_RATE
+    assert int(check["periodic"]["totalSamplesReceived"]) > 4 * SAMPLE_RATE, check["periodic"]
+    assert float(shown["loss %"]) == pytest.approx(derived(after)["loss %"], abs=0.05)
+    # The browser's timeline: one column a second, whose frames add up to what it played
+    # between its first and last poll (20 ms frames at 48 kHz).
+    columns = check["timeline"]
+    assert len(columns) >= 8, columns
+    played = sum(column[code] for column in columns for code in "NLDP")
+    assert 0.6 * int(shown["totalSamplesReceived"]) / 960 <= played <= int(shown["totalSamplesReceived"]) / 960 + 2
+    assert sum(column["N"] for column in columns) >= 0.9 * played, "a clean call plays mostly normal frames"
+    print(f"\nbrowser's own figures: {shown}")
 
 
 def _pixels_of(image: np.ndarray, css_colour: str, tolerance: int = 3) -> int:
@@ -162,5 +216,6 @@ def test_chrome_sends_lbrr_under_loss(lossy_calls):
     assert without["w3c"]["fecPacketsReceived"] == 0, without["w3c"]
     assert without["frames"]["lbrr"] == 0
     assert without["frames"]["plc"] > with_fec["frames"]["plc"]
-    # The panel showed the same LBRR count.
+    # The panel showed the same LBRR count, and the other peer's W3C column its loss and FEC.
     assert lossy_calls["fec"].panel["frames.lbrr"] == str(with_fec["frames"]["lbrr"])
+    assert_column_shows(lossy_calls["fec"].remote_inbound, with_fec["w3c"])

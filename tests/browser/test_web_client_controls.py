@@ -9,7 +9,11 @@ import re
 
 import pytest
 
-from .harness import CHROMIUM, CHROMIUM_FLAGS
+from signaling_server.contract import CONTRACT
+
+from .harness import CHROMIUM, CHROMIUM_FLAGS, open_with_hooks
+
+ROOM = CONTRACT["room"]
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -39,8 +43,14 @@ async def _controls() -> None:
                 page = await browser.new_page()
                 errors: list[str] = []
                 page.on("pageerror", lambda e: errors.append(str(e)))
-                await page.goto(server.url + "/")
+                await open_with_hooks(page, server.url + "/")
                 assert await page.text_content("#status") == "Not in a call."
+                # the room rule comes from the contract, as the server's does
+                assert await page.get_attribute("#room", "pattern") == ROOM["pattern"]
+                await page.fill("#room", "not a room")
+                await page.click("#call")
+                assert await page.text_content("#status") == f"room names are {ROOM['rule']}"
+                assert await page.is_enabled("#call")
 
                 await page.click("#new-room")
                 room = await page.input_value("#room")
@@ -72,6 +82,8 @@ async def _controls() -> None:
                 await third.wait_for_function(
                     "document.getElementById('status').textContent.includes('already has two people')", timeout=15000)
                 assert await third.is_enabled("#call"), "after room-full the page must allow another try"
+                assert await third.evaluate("typeof window.dredClient") == "undefined", \
+                    "test hooks load only with testhooks=1"
 
                 await page.click("#hangup")
                 left = await _next(other, "peer-left")

@@ -82,10 +82,12 @@ def test_non_editable_install_serves_the_page(tmp_path):
     proc, url = _serve(bin_dir, tmp_path)
     try:
         page = urllib.request.urlopen(url + "/", timeout=10).read()
-        script = urllib.request.urlopen(url + "/app.js", timeout=10).read()
+        script = urllib.request.urlopen(url + "/main.js", timeout=10).read()
+        contract = urllib.request.urlopen(url + "/contract.json", timeout=10).read()
     finally:
         proc.terminate()
         proc.wait(timeout=10)
     web = REPO / "signaling_server" / "web"
     assert page == (web / "index.html").read_bytes()
-    assert script == (web / "app.js").read_bytes()
+    assert script == (web / "main.js").read_bytes()
+    assert contract == (web / "contract.json").read_bytes()

@@ -10,6 +10,7 @@ import pytest
 
 from dred_rtc.rtc.signaling import SignalingClient, SignalingError, websocket_url
 from signaling_server import start_server
+from signaling_server.contract import CONTRACT
 from .signaling_helpers import Raw, assert_relay_works, pair, run
 
 SDP = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
@@ -393,6 +394,38 @@ def test_serves_web_folder(tmp_path):
             # the WebSocket still works next to the statics
             client = await SignalingClient.connect(server.url, "with-web")
             await client.close()
+    run(body())
+
+
+def test_serves_the_web_contract():
+    """The page's modules and contract.json come from the package's web/ folder; the contract
+    is served as JSON, identical to the file Python reads (signaling_server.contract)."""
+    async def body():
+        async with await start_server() as server:
+            async with aiohttp.ClientSession() as session:
+                async with session.get(server.url + "/contract.json") as response:
+                    assert response.status == 200 and response.content_type == "application/json"
+                    assert await response.json() == CONTRACT
+                async with session.get(server.url + "/main.js") as response:
+                    assert response.status == 200 and "javascript" in response.content_type
+                async with session.get(server.url + "/") as response:
+                    assert '<script type="module" src="main.js">' in await response.text()
+    run(body())
+
+
+def test_server_sends_only_contract_types():
+    async def body():
+        async with await start_server() as server:
+            a, b = await pair(server.url, "contract-types")
+            await a.send({"type": "offer", "sdp": "v=0", "sdp_type": "offer"})
+            await b.send({"type": "bogus"})
+            await a.close()
+            kinds = {"joined", "peer-joined"}  # what pair() received
+            for _ in range(3):
+                kinds.add((await b.recv(timeout=5))["type"])
+            await b.close()
+            assert kinds == {"joined", "peer-joined", "offer", "error", "peer-left"}, kinds
+            assert kinds <= set(CONTRACT["signaling"]["server_types"]), kinds
     run(body())
 
 

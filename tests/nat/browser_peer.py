@@ -2,7 +2,7 @@
 
     ip netns exec NS python -m tests.nat.browser_peer SERVER_URL ROOM FAKE_MIC.wav RESULT.json SECONDS
 
-opens the web client with `?room=ROOM&autojoin=1&raw=1`, lets the fake microphone play
+opens the web client with `?room=ROOM&autojoin=1&raw=1&testhooks=1`, lets the fake microphone play
 FAKE_MIC.wav, and writes what the page saw to RESULT.json: its phase and errors, the selected
 candidate pair as Chromium reports it (and as the page shows it), DTLS state and SRTP cipher.
 The page is plain http on a test-bed address, so Chromium is told to treat that origin as
@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.browser.harness import CHROMIUM, CHROMIUM_FLAGS
+from tests.browser.harness import CHROMIUM, CHROMIUM_FLAGS, open_with_hooks
 
 
 async def run(server: str, room: str, mic: Path, result_path: Path, seconds: float, query: str) -> dict:
@@ -32,7 +32,7 @@ async def run(server: str, room: str, mic: Path, result_path: Path, seconds: flo
             page = await browser.new_page()
             page.on("console", lambda m: result["console"].append(f"{m.type}: {m.text}"))
             started = time.monotonic()
-            await page.goto(f"{server}/?room={room}&autojoin=1&raw=1{query}")
+            await open_with_hooks(page, f"{server}/?room={room}&autojoin=1&raw=1{query}")
             try:
                 await page.wait_for_function(
                     "dredClient.state.phase === 'connected' || dredClient.state.phase === 'error'", timeout=40_000)
