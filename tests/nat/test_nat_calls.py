@@ -17,7 +17,7 @@ import pytest
 import soundfile
 
 from dred_rtc.audio.wav import write_wav
-from dred_rtc.rtc.demo import rebuilt_counts
+from dred_rtc.jitter.metrics import ReceiveFigures
 from tests.integration.test_call import aligned_correlation
 
 from .calls import TURN_UDP, finish, issued_passwords, run_pair, start_call, start_server
@@ -182,7 +182,9 @@ def test_symmetric_nat_needs_and_gets_the_relay(symmetric, speech_30s):
 
 
 def _rebuilt(name, result) -> float:
-    lost, lbrr, dred, concealed = rebuilt_counts(result["rx"])
+    figures = ReceiveFigures.from_report(result["rx"])
+    lost, concealed = figures.lost_frames, figures.concealed
+    lbrr, dred = figures.by_source["lbrr"], figures.by_source["dred"]
     print(_describe(name, result) + f"\n  lost {lost}, rebuilt by LBRR {lbrr}, by DRED {dred}, "
           f"concealed {concealed} -> {100 * (lbrr + dred) / max(lost, 1):.1f}% rebuilt")
     assert _pair(result["rx"])["path"] == "relay"
