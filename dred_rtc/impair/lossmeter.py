@@ -4,9 +4,8 @@ RTCP receiver reports carry only the fraction lost; whether losses come alone or
 decides between LBRR (repairs one frame) and deep DRED (repairs a run), so the receiver
 measures burst lengths from RTP sequence numbers (`LossMeter`) and tells the sender over the
 data channel (the simulator's adaptive sender hears the same meter's reports,
-`dred_rtc/sim/feedback.py`), and the report readers below give the two loss figures a
-receive report carries. The jitter buffer's own count of lost frames stays in
-`dred_rtc/jitter/`.
+`dred_rtc/sim/feedback.py`); `meter_loss` reads its figure back from a receive report's
+`network` section. The jitter buffer's own loss figures are `dred_rtc/jitter/metrics.py`'s.
 """
 
 from __future__ import annotations
@@ -87,12 +86,3 @@ def meter_loss(report: dict) -> LossInterval:
     network = report.get("network", {})
     return LossInterval(network.get("packets_expected") or 0, network.get("packets_lost") or 0,
                         network.get("loss_bursts") or 0)
-
-
-def buffer_loss_percent(report: dict) -> float:
-    """Network loss seen by the jitter buffer, percent of the packets sent to us (the live
-    stats message's `loss_percent`, docs/contracts.md)."""
-    frames = report.get("frames", {})
-    lost = int(frames.get("lost_network", 0) or 0)
-    received = int(report.get("w3c", {}).get("packetsReceived", 0) or 0)
-    return 100.0 * lost / (lost + received) if lost + received else 0.0

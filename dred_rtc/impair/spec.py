@@ -21,13 +21,21 @@ JITTER_FORMS = "none, normal:MEAN_MS,SD_MS"
 
 
 def _split(spec: object, what: str, forms: str) -> tuple[str, str | None]:
+    """(kind, its arguments or None); 'none' is checked here: it takes no value."""
     if not isinstance(spec, str):
         raise ImpairSpecError(f"{what} spec must be a string ({forms}), got {type(spec).__name__}")
     text = spec.strip()
     if not text:
         raise ImpairSpecError(f"empty {what} spec (expected one of: {forms})")
     kind, sep, args = text.partition(":")
-    return kind.strip().lower(), (args if sep else None)
+    kind = kind.strip().lower()
+    if kind == "none" and sep:
+        raise ImpairSpecError(f"{spec!r}: 'none' takes no value")
+    return kind, (args if sep else None)
+
+
+def _unknown(what: str, kind: str, spec: str, forms: str) -> ImpairSpecError:
+    return ImpairSpecError(f"unknown {what} model {kind!r} in {spec!r} (expected one of: {forms})")
 
 
 def _numbers(spec: str, kind: str, args: str | None, names: tuple[str, ...]) -> list[float]:
@@ -59,8 +67,6 @@ def parse_loss_spec(spec: str, seed: int | None = None) -> LossModel:
     """Build the LossModel a spec names; `seed` makes random models repeatable."""
     kind, args = _split(spec, "loss", LOSS_FORMS)
     if kind == "none":
-        if args is not None:
-            raise ImpairSpecError(f"{spec!r}: 'none' takes no value")
         return NoLoss()
     if kind == "bernoulli":
         (p,) = _numbers(spec, kind, args, ("P",))
@@ -75,7 +81,7 @@ def parse_loss_spec(spec: str, seed: int | None = None) -> LossModel:
         if args is None or not args.strip():
             raise ImpairSpecError(f"{spec!r}: missing file name, expected trace:FILE")
         return TraceLoss(args.strip())
-    raise ImpairSpecError(f"unknown loss model {kind!r} in {spec!r} (expected one of: {LOSS_FORMS})")
+    raise _unknown("loss", kind, spec, LOSS_FORMS)
 
 
 def mean_loss(spec: str) -> float:
@@ -87,8 +93,6 @@ def parse_jitter_spec(spec: str, seed: int | None = None) -> JitterModel:
     """Build the JitterModel a spec names; `seed` makes it repeatable."""
     kind, args = _split(spec, "jitter", JITTER_FORMS)
     if kind == "none":
-        if args is not None:
-            raise ImpairSpecError(f"{spec!r}: 'none' takes no value")
         return NoJitter()
     if kind == "normal":
         mean, sd = _numbers(spec, kind, args, ("MEAN_MS", "SD_MS"))
@@ -97,4 +101,4 @@ def parse_jitter_spec(spec: str, seed: int | None = None) -> JitterModel:
         if sd < 0:
             raise ImpairSpecError(f"{spec!r}: SD_MS must be >= 0, got {sd:g}")
         return NormalJitter(mean, sd, seed=seed)
-    raise ImpairSpecError(f"unknown jitter model {kind!r} in {spec!r} (expected one of: {JITTER_FORMS})")
+    raise _unknown("jitter", kind, spec, JITTER_FORMS)

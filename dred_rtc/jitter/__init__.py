@@ -7,6 +7,7 @@ from .delay import DelayEstimator
 from .dredstore import DredStore
 from .frame import PlayedFrame
 from .jitterbuffer import JitterBuffer, make_playback
+from .metrics import PlayoutMetrics, ReceiveFigures
 from .packet import ReceivedPacket
 from .playback import Playback
 from .policy import Context, RealtimePolicy
@@ -17,6 +18,6 @@ from .stats import JitterStats
 __all__ = [
     "BufferedPacket", "CEILING_MS", "Context", "Decision", "DelayEstimator",
     "DredStore", "Insert", "JitterBuffer", "JitterConfig", "JitterStats", "Operation",
-    "PacketBuffer", "Plan", "PlayedFrame", "Playback", "RealtimePolicy", "Reason", "RebuildLedger",
-    "ReceivedPacket", "ReferencePlayback", "ReferencePolicy", "Stretch", "make_playback",
+    "PacketBuffer", "Plan", "PlayedFrame", "Playback", "PlayoutMetrics", "RealtimePolicy", "Reason",
+    "RebuildLedger", "ReceiveFigures", "ReceivedPacket", "ReferencePlayback", "ReferencePolicy", "Stretch", "make_playback",
 ]

@@ -25,7 +25,7 @@ from .dredstore import DredStore
 from .frame import PlayedFrame
 from .packet import ReceivedPacket
 from .playout import PlayoutQueue
-from .rebuild import RebuildLedger
+from .metrics import PlayoutMetrics
 from .stats import JitterStats
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,8 @@ class Playback:
         self._lost_before = 0
         self._last_operation = Operation.IDLE
         self._stretched = Stretch.NONE
-        self.rebuild = RebuildLedger()
+        #: loss, bursts, the rebuild ledger and the delay figures (the report's sections)
+        self.metrics = PlayoutMetrics(exact_delay=config.keep_log)
         #: observer called with every unit's plan before it is decoded (tests, tracing)
         self.on_unit: Callable[[Plan], None] | None = None
 
@@ -137,11 +138,12 @@ class Playback:
             gap = ext_seq - highest_before - 1
             if gap:
                 walked = min(gap, _LEDGER_WALK)
-                self.rebuild.lost([entry.ts - k * entry.duration for k in range(walked, 0, -1)],
-                                  self._buffer.played_until, beyond=gap - walked)
+                self.metrics.lost(range(highest_before + 1, ext_seq),
+                                  [entry.ts - k * entry.duration for k in range(walked, 0, -1)],
+                                  self._buffer.played_until)
             self._arrived(gap, relative_ms, entry)
         elif highest_before is not None:
-            self.rebuild.arrived(entry.ts)  # into a gap: reordered, not lost
+            self.metrics.arrived(ext_seq, entry.ts)  # into a gap: reordered, not lost
 
     def _jumped(self, seq: int, position: int, arrival: float) -> bool:
         """A timeline discontinuity the sender did not announce with a new SSRC."""
@@ -158,7 +160,7 @@ class Playback:
         self._lost_before += max(0, self._buffer.expected_packets() - self._buffer.received_since_reset)
         self._buffer.reset()
         self._delay.reset()
-        self.rebuild.reset()
+        self.metrics.reset()
         self._reset_driver()
         if decoder_reset:
             self._decoder.reset()
@@ -206,6 +208,7 @@ class Playback:
                             target, None if draining else position, from_packet)
         self._last_operation = frame.operation
         self._stats.played(frame)
+        self.metrics.played(frame)
         return frame
 
     def _operation(self, decision: Decision, stretch: Stretch) -> Operation:
@@ -237,7 +240,7 @@ class Playback:
         skipped = plan.reason is Reason.SKIP
         self._stats.unit(plan, 0 if skipped else pcm.size)
         if plan.advance and not skipped:
-            self.rebuild.played(position, pcm.size, plan)
+            self.metrics.unit(position, pcm.size, plan)
         if plan.decision is Decision.PLC and pcm.size and _rms(pcm) < _SILENT_RMS:
             self._stats.silent(pcm.size)
         self._decoded(plan, pcm)
@@ -286,11 +289,12 @@ class Playback:
                                        - self._buffer.received_since_reset)
 
     def report(self) -> dict:
-        """The report (docs/contracts.md): frames, delay_ms, w3c, plus units/stretch/packets."""
+        """The report (docs/contracts.md): frames, loss, rebuild, delay_ms, w3c, plus
+        units/stretch/packets."""
         discarded = self._stats.late + self._stats.duplicates + self._stats.invalid
-        report = self._stats.report(lost_network=self.lost_packets(),
-                                    received=self._buffer.received, discarded=discarded)
-        report["rebuild"] = self.rebuild.summary()
+        lost, received = self.lost_packets(), self._buffer.received
+        report = self._stats.report(lost_network=lost, received=received, discarded=discarded)
+        report.update(self.metrics.sections(lost_network=lost, received=received))
         report["policy"] = self.config.policy
         report["dred_objects"] = self.dreds.created
         return report

@@ -1,23 +1,20 @@
 """Counting what the jitter buffer did: per-decision counts, W3C webrtc-stats, frame log.
 
 `frames` partitions played frames (one per pull after playout started) by the source that
-filled most of each frame. `units` counts decoder calls by decision, which is what
-rebuild rates are about (a unit is one missing or received stretch of media, in order).
-W3C names follow RTCInboundRtpStreamStats (audio); times are in seconds there.
+filled most of each frame. `units` counts decoder calls by decision (a unit is one missing
+or received stretch of media, in order). W3C names follow RTCInboundRtpStreamStats (audio);
+times are in seconds there. Loss, the rebuilt fraction and the delay figures are
+`metrics.py`'s.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from .decision import Decision, Plan, Reason
 from .frame import PlayedFrame
 
 _DECISIONS = [d.value for d in Decision]
-_DELAY_BIN_MS = 0.25          # without the log, delays go into a fixed histogram (p95)
-_DELAY_BINS = 16001           # 0 .. 4 s, the last bin takes everything above
 
 
 @dataclass
@@ -47,11 +44,6 @@ class JitterStats:
     delay_sum: float = 0.0        # jitterBufferDelay (s x samples)
     target_sum: float = 0.0       # jitterBufferTargetDelay (s x samples)
     frame_log: list = field(default_factory=list)
-    _delays: list = field(default_factory=list)   # every frame's delay, only with keep_log
-    _delay_hist: np.ndarray | None = None           # otherwise: memory stays flat in long calls
-    _delay_count: int = 0
-    _delay_total: float = 0.0
-    _delay_max: float = 0.0
     _in_concealment: bool = False
 
     def unit(self, plan: Plan, samples: int) -> None:
@@ -85,40 +77,18 @@ class JitterStats:
         """One output frame after playout started."""
         delay, target, from_packet = frame.delay, frame.target, frame.from_packet
         self.frames[frame.decision.value] += 1
-        self._delay_count += 1
-        self._delay_total += delay
-        self._delay_max = delay if self._delay_count == 1 else max(self._delay_max, delay)
-        if self.keep_log:
-            self._delays.append(delay)
-        else:
-            if self._delay_hist is None:
-                self._delay_hist = np.zeros(_DELAY_BINS, dtype=np.int64)
-            index = int(delay * 1000.0 / _DELAY_BIN_MS) if delay > 0 else 0
-            self._delay_hist[min(index, _DELAY_BINS - 1)] += 1
         self.emitted_samples += from_packet
         self.delay_sum += max(0.0, delay) * from_packet
         self.target_sum += target * from_packet
         if self.keep_log:
-            self.frame_log.append(frame.as_log(self._delay_count - 1))
+            self.frame_log.append(frame.as_log(len(self.frame_log)))
 
     def report(self, *, lost_network: int, received: int, discarded: int) -> dict:
         total = sum(self.frames.values())
-        if self.keep_log or self._delay_hist is None:
-            delays = np.asarray(self._delays, dtype=float) * 1000.0
-            delay = {"mean": float(delays.mean()) if delays.size else 0.0,
-                     "p95": float(np.percentile(delays, 95)) if delays.size else 0.0,
-                     "max": float(delays.max()) if delays.size else 0.0}
-        else:  # from the histogram: p95 to within one bin
-            cumulative = np.cumsum(self._delay_hist)
-            index = int(np.searchsorted(cumulative, 0.95 * self._delay_count))
-            delay = {"mean": self._delay_total / self._delay_count * 1000.0,
-                     "p95": min((index + 0.5) * _DELAY_BIN_MS, self._delay_max * 1000.0),
-                     "max": self._delay_max * 1000.0}
         return {
             "frames": {"total": total, "lost_network": int(lost_network), "late": self.late,
                        **self.frames},
             "units": dict(self.units),
-            "delay_ms": delay,
             "stretch": {"accelerations": self.accelerations, "decelerations": self.decelerations,
                         "removed_ms": self.removed_samples * 1000.0 / self.sample_rate,
                         "inserted_ms": self.inserted_samples * 1000.0 / self.sample_rate,

@@ -27,6 +27,7 @@ from pathlib import Path
 from ..errors import UsageError
 from ..impair import ImpairSpecError, mean_loss, parse_loss_spec
 from ..impair.lossmeter import meter_loss
+from ..jitter.metrics import ReceiveFigures
 from .backends import BACKENDS, BackendError, Choice, choose_backend, inprocess_spec, start_impairment
 from .namespaces import Link, LinkSession, NetnsError, orphaned, teardown_namespaces
 from .probe import probe_link, probe_rate
@@ -244,13 +245,6 @@ def run_inprocess(args: argparse.Namespace, params: LinkParams, clip: Path, out_
     return results
 
 
-def rebuilt_fraction(report: dict) -> float | None:
-    """Frames rebuilt from redundancy (LBRR + DRED) per frame the network lost (the
-    receiver's rebuild ledger); None when nothing was lost."""
-    rebuild = report.get("rebuild", {})
-    return rebuild.get("rebuilt_fraction") if rebuild.get("lost") else None
-
-
 def _teardown_left(args: argparse.Namespace) -> int:
     if args.keep:
         raise UsageError("--teardown removes links; it does not go with --keep")
@@ -327,7 +321,7 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
     summary["calls"] = [{"name": r["name"], "output": r["output"], "frames": r["report"].get("frames"),
                          "delay_ms": r["report"].get("delay_ms"), "network": r["report"].get("network"),
-                         "rebuilt": rebuilt_fraction(r["report"]), "link": r["link"],
+                         "rebuilt": ReceiveFigures.from_report(r["report"]).rebuilt_fraction, "link": r["link"],
                          "seconds": r["seconds"]} for r in results]
     (out_dir / "netem-demo.json").write_text(json.dumps(summary, indent=2))
     print()

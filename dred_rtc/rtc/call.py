@@ -2,7 +2,7 @@
 
 Input: a WAV (`--input`, real-time paced) or the microphone (`--mic`); neither sends silence.
 Output: a WAV (`--output`, valid even if the call is cut), the speaker (`--speaker`, whose
-callback is then the playout clock), both, or neither. A one-line status shows loss, decisions, delay and
+callback is then the playout clock), both, or neither. A one-line status shows loss, the rebuilt fraction, delay and
 bitrate on a terminal; `--stats-json` gets the final report, with the keys of `simulate`'s.
 """
 
@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 from ..errors import AudioFileError, UsageError
-from ..impair.lossmeter import meter_loss
 from ..jitter.choice import add_playout_arguments, playout_from_args
+from ..jitter.metrics import ReceiveFigures
 from ..media import FRAME
 
 log = logging.getLogger(__name__)
@@ -90,15 +90,12 @@ def ice_servers_from_args(args: argparse.Namespace) -> list:
 
 
 def status_line(peer) -> str:
-    """One line for a terminal: what we receive (loss, decisions, delay) and what we send
-    (bitrate, the loss the peer reports, the controller's settings)."""
+    """One line for a terminal: what we receive (loss, what rebuilt the lost frames, delay)
+    and what we send (bitrate, the loss the peer reports, the controller's settings)."""
     report = peer.receiver.report()
-    frames = report.get("frames", {})
-    loss = 100.0 * meter_loss(report).fraction
     delay = report.get("delay_ms", {})
     s = peer.track.settings
-    return (f"in: loss {loss:4.1f}%, normal {frames.get('normal', 0)} lbrr {frames.get('lbrr', 0)} "
-            f"dred {frames.get('dred', 0)} plc {frames.get('plc', 0)}, delay "
+    return (f"in: {ReceiveFigures.from_report(report).describe()}, delay "
             f"{delay.get('one_way_mean', delay.get('mean', 0)) or 0:.0f} ms | out: "
             f"{peer.send_bitrate / 1000:.0f} kb/s, peer loss {100 * peer.controller.estimate.value:.1f}% -> "
             f"{s.bitrate // 1000}k{' FEC' if s.fec else ''}{f' DRED {s.dred_ms}ms' if s.dred_ms else ''} "

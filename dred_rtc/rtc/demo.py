@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
+from ..jitter.metrics import ReceiveFigures
 
 CONDITIONS = {  # name (also the room and file names) -> sender options
     "dred-lbrr": ["--fec", "--dred-ms", "500"],
@@ -74,14 +75,6 @@ def run_condition(name: str, extra: list[str], server: str, clip: Path, out_dir:
     return receiver, sender, files
 
 
-def rebuilt_counts(report: dict) -> tuple[int, int, int, int]:
-    """(lost, by LBRR, by DRED, concealed) in network-lost media frames, from the receiver's
-    rebuild ledger (docs/contracts.md: `rebuild`)."""
-    rebuild = report.get("rebuild", {})
-    lost, lbrr, dred = (int(rebuild.get(key, 0) or 0) for key in ("lost", "lbrr", "dred"))
-    return lost, lbrr, dred, lost - lbrr - dred
-
-
 def plcmos_scores(paths: list[Path]) -> list[float | None]:
     """PLCMOS v2 of each WAV (no reference needed), or None where the eval extra is missing."""
     try:
@@ -99,11 +92,13 @@ def results_table(results: list[Result], scores: list[float | None] | None = Non
     rows = [("condition", "lost frames", "LBRR", "DRED", "concealed", "rebuilt", "mouth to ear",
              "PLCMOS")]
     for r, score in zip(results, scores):
-        lost, lbrr, dred, concealed = rebuilt_counts(r.report)
+        figures = ReceiveFigures.from_report(r.report)
+        fraction = figures.rebuilt_fraction
         delay = r.report.get("delay_ms", {})
         mean = delay.get("mouth_to_ear_mean", delay.get("one_way_mean", delay.get("mean")))
-        rows.append((r.name, str(lost), str(lbrr), str(dred), str(concealed),
-                     f"{100 * (lbrr + dred) / lost:.0f}%" if lost else "-",
+        rows.append((r.name, str(figures.lost_frames), str(figures.by_source["lbrr"]),
+                     str(figures.by_source["dred"]), str(figures.concealed),
+                     f"{100 * fraction:.0f}%" if fraction is not None else "-",
                      f"{mean:.0f} ms" if isinstance(mean, (int, float)) else "-",
                      f"{score:.2f}" if score is not None else "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

@@ -50,40 +50,40 @@ async def negotiate(pc: RTCPeerConnection, signaling, fmtp: OpusFmtp, *, loopbac
         sdp = await _set_local(pc, offer, fmtp, loopback)
         await signaling.send({"type": "offer", "sdp": sdp, "sdp_type": "offer"})
         log.info("sent offer to %s", remote)
-        while True:
-            message = await signaling.receive()
-            if message is None:
-                raise NegotiationError("signaling connection closed while waiting for the answer")
-            kind = message.get("type")
-            if kind == "answer":
-                await pc.setRemoteDescription(RTCSessionDescription(sdp=message["sdp"], type="answer"))
-                await candidates.flush()
-                return Negotiated("offerer", message.get("from", remote), remote_fmtp(message["sdp"]),
-                                  message["sdp"], candidates)
-            if kind == "candidate":
-                await candidates.add(message.get("candidate"))
-            if kind == "peer-left":
-                raise NegotiationError("the other peer left before answering")
-            if kind == "error":
-                raise NegotiationError(f"signaling error: {message.get('code')}: {message.get('message')}")
+        message = await _wait_for("answer", signaling, candidates, waiting="the answer",
+                                  left="the other peer left before answering")
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=message["sdp"], type="answer"))
+        await candidates.flush()
+        return Negotiated("offerer", message.get("from", remote), remote_fmtp(message["sdp"]),
+                          message["sdp"], candidates)
     log.info("waiting in room %s for a peer", getattr(signaling, "room", "?"))
+    message = await _wait_for("offer", signaling, candidates, waiting="a peer")
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=message["sdp"], type="offer"))
+    await candidates.flush()
+    answer = await pc.createAnswer()
+    sdp = await _set_local(pc, answer, fmtp, loopback)
+    await signaling.send({"type": "answer", "sdp": sdp, "sdp_type": "answer"})
+    log.info("answered %s", message.get("from"))
+    return Negotiated("answerer", message.get("from"), remote_fmtp(message["sdp"]), message["sdp"],
+                      candidates)
+
+
+async def _wait_for(kind: str, signaling, candidates: RemoteCandidates, *, waiting: str,
+                    left: str | None = None) -> dict:
+    """The next signaling message of `kind`; trickled candidates meanwhile go to `candidates`.
+    A peer leaving is an error only with `left` (the offerer's peer; an answerer waits on)."""
     while True:
         message = await signaling.receive()
         if message is None:
-            raise NegotiationError("signaling connection closed while waiting for a peer")
-        kind = message.get("type")
-        if kind == "offer":
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=message["sdp"], type="offer"))
-            await candidates.flush()
-            answer = await pc.createAnswer()
-            sdp = await _set_local(pc, answer, fmtp, loopback)
-            await signaling.send({"type": "answer", "sdp": sdp, "sdp_type": "answer"})
-            log.info("answered %s", message.get("from"))
-            return Negotiated("answerer", message.get("from"), remote_fmtp(message["sdp"]), message["sdp"],
-                              candidates)
-        if kind == "candidate":
+            raise NegotiationError(f"signaling connection closed while waiting for {waiting}")
+        got = message.get("type")
+        if got == kind:
+            return message
+        if got == "candidate":
             await candidates.add(message.get("candidate"))
-        if kind == "peer-joined":
+        elif got == "peer-joined":
             log.info("peer %s joined", message.get("peer_id"))
-        elif kind == "error":
+        elif got == "peer-left" and left is not None:
+            raise NegotiationError(left)
+        elif got == "error":
             raise NegotiationError(f"signaling error: {message.get('code')}: {message.get('message')}")

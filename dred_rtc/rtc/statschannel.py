@@ -18,6 +18,10 @@ Messages (JSON text), Python -> browser:
     {"type": "dred-stats", "version": 1, "final": bool, "t": seconds since media start,
      "frames": {total, lost_network, late, normal, lbrr, dred, plc},   # as in the report
      "loss_percent": 100 * lost_network / (lost_network + packets received by the buffer),
+     "bursts": {"count", "mean", "max"}: runs of lost packets (reordering is not loss),
+     "rebuild": {"lost", "rebuilt", "concealed", "percent", "by_source": {lbrr, dred,
+                 dred_uncovered, plc, ...}}: per network-lost frame, what played it
+                 (jitter/metrics.py; "percent" is rebuilt per lost frame, null if none lost),
      "delay_ms": {"current" (mean of the frames since the previous message), "target",
                   "mean", "p95", "reason": why the target is what it is (floor, jitter,
                   loss-recovery, budget), "budget" (ms), "loss_recovery" (ms it asks for)},
@@ -47,7 +51,7 @@ from typing import Any
 
 from signaling_server.contract import CHANNELS, STATS, stats_fields
 
-from ..impair.lossmeter import buffer_loss_percent
+from ..jitter.metrics import ReceiveFigures
 
 log = logging.getLogger(__name__)
 
@@ -66,16 +70,17 @@ def stats_message(report: dict, *, final: bool, elapsed: float, current_delay_ms
                   decisions: str = "", decisions_ordered: bool = False, controller: list[dict] | None = None) -> dict:
     """The panel's message from a receive report (the keys `dred-rtc call --stats-json` writes)."""
     frames = report.get("frames", {})
-    delay = report.get("delay_ms", {})
     w3c = report.get("w3c", {})
+    figures = ReceiveFigures.from_report(report)
     message = {
         "type": MESSAGE_TYPE, "version": VERSION, "final": bool(final), "t": round(elapsed, 3),
         "frames": {key: int(frames.get(key, 0) or 0) for key in FRAME_KEYS},
-        "loss_percent": round(buffer_loss_percent(report), 3),
+        "loss_percent": round(figures.loss_percent, 3),
+        "bursts": figures.bursts_message(),
+        "rebuild": figures.rebuild_message(),
         "delay_ms": {"current": None if current_delay_ms is None else round(current_delay_ms, 1),
                      "target": report.get("target_delay_ms"),
-                     "mean": round(float(delay.get("mean", 0.0) or 0.0), 3),
-                     "p95": round(float(delay.get("p95", 0.0) or 0.0), 3),
+                     "mean": round(figures.delay_mean_ms, 3), "p95": round(figures.delay_p95_ms, 3),
                      "reason": report.get("target", {}).get("reason"),
                      "budget": report.get("target", {}).get("budget_ms"),
                      "loss_recovery": report.get("target", {}).get("recovery_ms")},

@@ -110,7 +110,7 @@ def simulate(pcm: np.ndarray, options: SimOptions, *, progress: bool = False) ->
         "bitrate_kbps": sender.payload_bytes * 8 / (lost.size * FRAME / SAMPLE_RATE) / 1000.0,
         # the receiver's ledger, plus the lost frames it could not know of (before its first
         # packet or after its last), which nothing played
-        "rebuild": buffer.rebuild.summary(unseen=max(0, network_lost - report["rebuild"]["lost"])),
+        "rebuild": buffer.metrics.ledger.summary(unseen=max(0, network_lost - report["rebuild"]["lost"])),
         "codec_delay_samples": skip,
         "sender": sender.summary(),
         "seconds": time.perf_counter() - started,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dred_rtc.impair.lossmeter import buffer_loss_percent as loss_percent
+from dred_rtc.jitter.metrics import ReceiveFigures
 from dred_rtc.media import SAMPLE_RATE
 
 from signaling_server.contract import stats_fields
@@ -112,7 +112,7 @@ def test_stats_panel_matches_final_stats_json(clean_call):
     frames = report["frames"]
     assert frames["total"] >= 400
     expected = {f"frames.{key}": str(frames[key]) for key in ("total", "normal", "lbrr", "dred", "plc", "lost_network", "late")}
-    expected["loss_percent"] = f"{loss_percent(report):.1f}"
+    expected["loss_percent"] = f"{ReceiveFigures.from_report(report).loss_percent:.1f}"
     expected["delay_ms.mean"] = str(round(report["delay_ms"]["mean"]))
     expected["delay_ms.p95"] = str(round(report["delay_ms"]["p95"]))
     expected["delay_ms.reason"] = report["target"]["reason"]
@@ -203,10 +203,11 @@ def test_chrome_sends_lbrr_under_loss(lossy_calls):
     with_fec, without = lossy_calls["fec"].python_report, lossy_calls["no_fec"].python_report
     for name, report in (("fec", with_fec), ("no_fec", without)):
         print(f"\n{name}: frames {report['frames']}, fecPacketsReceived {report['w3c']['fecPacketsReceived']}, "
-              f"loss {loss_percent(report):.1f}%")
+              f"loss {ReceiveFigures.from_report(report).loss_percent:.1f}%")
     # The loss really happened on the browser->Python path, and Chrome heard about it.
     for report in (with_fec, without):
-        assert 8.0 <= loss_percent(report) <= 25.0, loss_percent(report)
+        loss = ReceiveFigures.from_report(report).loss_percent
+        assert 8.0 <= loss <= 25.0, loss
     remote = [s["remoteInbound"] for s in lossy_calls["fec"].browser_rtc_stats if s.get("remoteInbound")]
     assert remote and remote[-1]["packetsLost"] >= 20, f"Chrome saw no loss in receiver reports: {remote[-1:]}"
     # Our answer carried useinbandfec=1: Chrome's packets carry LBRR, and our buffer used it.

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import soundfile
 
-from dred_rtc.rtc.demo import rebuilt_counts
+from dred_rtc.jitter.metrics import ReceiveFigures
 from tests.requirements import require
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -119,7 +119,9 @@ def test_compose_call_writes_received_audio_with_rebuilt_frames(image, tmp_path)
     pcm, rate = soundfile.read(out / "received.wav", dtype="int16")
     assert rate == 48000 and pcm.shape[0] > 20 * rate
     report = json.loads((out / "receiver-stats.json").read_text())
-    lost, lbrr, dred, concealed = rebuilt_counts(report)
+    figures = ReceiveFigures.from_report(report)
+    lost, concealed = figures.lost_frames, figures.concealed
+    lbrr, dred = figures.by_source["lbrr"], figures.by_source["dred"]
     print(f"receiver: lost {lost}, rebuilt by LBRR {lbrr}, by DRED {dred}, concealed {concealed}")
     assert lost > 0, "the link lost nothing: the impairment did not act"
     assert lbrr + dred > 0, report

@@ -23,7 +23,7 @@ import pytest
 import soundfile
 
 from dred_rtc.audio.wav import write_wav
-from dred_rtc.rtc.demo import rebuilt_counts
+from dred_rtc.jitter.metrics import ReceiveFigures
 from tests.requirements import dred_unavailable, require
 
 pytestmark = pytest.mark.slow
@@ -213,7 +213,9 @@ def test_clean_call_keeps_duration_and_envelope_with_low_delay(calls, speech_30s
 
 def test_lossy_call_rebuilds_lost_frames_with_lbrr_and_dred(calls):
     report = calls["lossy"].rx
-    lost, lbrr, dred, concealed = rebuilt_counts(report)   # per network-lost media frame
+    figures = ReceiveFigures.from_report(report)   # per network-lost media frame
+    lost, concealed = figures.lost_frames, figures.concealed
+    lbrr, dred = figures.by_source["lbrr"], figures.by_source["dred"]
     print(f"\nlossgen:0.2 adaptive: lost {lost}, rebuilt by lbrr {lbrr}, dred {dred}, concealed "
           f"{concealed} -> {100 * (lbrr + dred) / lost:.1f}%; played frames {report['frames']}; "
           f"delay {report['delay_ms']}")

@@ -13,13 +13,16 @@ import hmac
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .coturn import PORT
+from .coturn import PORT, Coturn, start_coturn
 from .testbed import PUBLIC, NatTestbed
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,6 +48,34 @@ def start_server(bed: NatTestbed, workdir: Path, secret: str, port: int = SERVER
     if not re.search(r"listening on http://", line):
         raise RuntimeError(f"server did not start: {line!r} {log.read_text()[-2000:]}")
     return f"http://{PUBLIC}:{port}"
+
+
+@dataclass
+class Site:
+    """A running test bed: coturn and the signaling server in its public namespace share
+    `secret`; every log is in `work`."""
+
+    bed: NatTestbed
+    work: Path
+    secret: str
+    coturn: Coturn
+    server: str
+
+    def logs(self) -> list[str]:
+        """What coturn and every signaling server of this site (a wrong-secret one too) logged."""
+        return [self.coturn.log_text(), *(path.read_text() for path in sorted(self.work.glob("serve*.log")))]
+
+
+@contextmanager
+def site(workdir: Path, home1: str, home2: str, *, tag: str) -> Iterator[Site]:
+    """Homes of these NAT kinds, coturn and the server running, a fresh secret; all torn down
+    on exit. `tag` names the namespaces and the working directory under `workdir`."""
+    work = workdir / tag
+    work.mkdir()
+    secret = secrets.token_urlsafe(24)
+    with NatTestbed(home1, home2, tag=tag) as bed:
+        coturn = start_coturn(bed, work, secret)
+        yield Site(bed, work, secret, coturn, start_server(bed, work, secret))
 
 
 @dataclass
@@ -86,16 +117,17 @@ def start_call(bed: NatTestbed, role: str, server: str, room: str, workdir: Path
     return Call(name, proc, log, stats, output, time.monotonic())
 
 
-def run_pair(bed: NatTestbed, server: str, workdir: Path, name: str, clip: Path, *,
+def run_pair(where: Site, name: str, clip: Path, *,
              receiver_args: tuple[str, ...] = (), sender_args: tuple[str, ...] = (),
              receiver_role: str = "h2", sender_role: str = "h1", verbosity: str = "-v") -> tuple[Call, Call]:
-    """Start a receiving peer (joins first) and a sending peer (offers); does not wait."""
+    """Start a receiving peer (joins first) and a sending peer (offers) on the site's server;
+    does not wait."""
     room = f"{name}-{os.getpid()}"
-    receiver = start_call(bed, receiver_role, server, room, workdir, f"{name}-rx", args=receiver_args,
-                          verbosity=verbosity)
+    receiver = start_call(where.bed, receiver_role, where.server, room, where.work, f"{name}-rx",
+                          args=receiver_args, verbosity=verbosity)
     time.sleep(0.5)
-    sender = start_call(bed, sender_role, server, room, workdir, f"{name}-tx", input_wav=clip, args=sender_args,
-                        verbosity=verbosity)
+    sender = start_call(where.bed, sender_role, where.server, room, where.work, f"{name}-tx",
+                        input_wav=clip, args=sender_args, verbosity=verbosity)
     return receiver, sender
 
 

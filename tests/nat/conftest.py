@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from dred_rtc.netem.namespaces import list_namespaces
 from tests.requirements import dred_unavailable, require
 
 from .coturn import coturn_unavailable
-from dred_rtc.netem.namespaces import list_namespaces
-
 from .testbed import PREFIX, nat_support, remove_leftovers
 
 

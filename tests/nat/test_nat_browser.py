@@ -19,9 +19,7 @@ from signaling_server.turn import rest_credentials
 from tests.browser.harness import chromium_unavailable, envelope_correlation
 from tests.requirements import require
 
-from .calls import REPO, TURN_UDP, start_call, start_server
-from .coturn import start_coturn
-from .testbed import NatTestbed
+from .calls import REPO, TURN_UDP, site, start_call, start_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("nat_bed_ok")]
 
@@ -31,32 +29,27 @@ SECONDS = 15
 @pytest.fixture(scope="module")
 def browser_calls(nat_workdir, speech_30s):
     require("chromium", chromium_unavailable())
-    work = nat_workdir / "browser"
-    work.mkdir()
-    secret = secrets.token_urlsafe(24)
-    mic = work / "browser_mic.wav"
     browser_speech = speech_30s[15 * 48000: (15 + SECONDS) * 48000]
-    write_wav(mic, np.concatenate([np.zeros(2 * 48000, dtype=np.int16), browser_speech]))
-    python_clip = work / "python.wav"
-    write_wav(python_clip, speech_30s[: SECONDS * 48000])
 
-    def browser(bed, server, room, name, query=""):
-        out = work / f"{name}.json"
-        proc = bed.spawn("h1", [sys.executable, "-m", "tests.nat.browser_peer", server, room, str(mic), str(out),
-                                str(SECONDS + 10), query],
-                         cwd=REPO, stdout=open(work / f"{name}.log", "w"), stderr=subprocess.STDOUT,
-                         env={**os.environ, "PYTHONPATH": str(REPO)})
-        return proc, out
+    with site(nat_workdir, "symmetric", "restricted", tag="web") as where:
+        bed, work, secret = where.bed, where.work, where.secret
+        mic = work / "browser_mic.wav"
+        write_wav(mic, np.concatenate([np.zeros(2 * 48000, dtype=np.int16), browser_speech]))
 
-    with NatTestbed("symmetric", "restricted", tag="web") as bed:
-        coturn = start_coturn(bed, work, secret)
-        server = start_server(bed, work, secret)
+        def browser(server, room, name, query=""):
+            out = work / f"{name}.json"
+            proc = bed.spawn("h1", [sys.executable, "-m", "tests.nat.browser_peer", server, room, str(mic), str(out),
+                                    str(SECONDS + 10), query],
+                             cwd=REPO, stdout=open(work / f"{name}.log", "w"), stderr=subprocess.STDOUT,
+                             env={**os.environ, "PYTHONPATH": str(REPO)})
+            return proc, out
+
         # the Python peer waits in the room; the browser joins, offers, connects
         room = f"web-{secrets.token_hex(4)}"
-        peer = start_call(bed, "h2", server, room, work, "python", input_wav=None,
+        peer = start_call(bed, "h2", where.server, room, work, "python", input_wav=None,
                           args=("--duration", str(SECONDS)))
         time.sleep(1.0)
-        proc, out = browser(bed, server, room, "browser")
+        proc, out = browser(where.server, room, "browser")
         proc.wait(timeout=SECONDS + 90)
         peer.wait(30)
         good = {"browser": json.loads(out.read_text()), "python": peer.report,
@@ -71,13 +64,13 @@ def browser_calls(nat_workdir, speech_30s):
                                    "--duration", "20", "--wait", "40"))
         time.sleep(1.0)
         started = time.monotonic()
-        proc, out = browser(bed, wrong_server, room, "browser-wrong", "&ice=relay")
+        proc, out = browser(wrong_server, room, "browser-wrong", "&ice=relay")
         proc.wait(timeout=90)
         wrong = json.loads(out.read_text())
         wrong["elapsed_s"] = time.monotonic() - started
         waiting.proc.terminate()
         waiting.proc.wait(10)
-        return {"good": good, "wrong": wrong, "coturn_log": coturn.log_text(), "secret": secret}
+        return {"good": good, "wrong": wrong, "coturn_log": where.coturn.log_text(), "secret": secret}
 
 
 def test_browser_behind_symmetric_nat_calls_python_peer_through_turn(browser_calls):

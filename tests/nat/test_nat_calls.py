@@ -17,12 +17,10 @@ import pytest
 import soundfile
 
 from dred_rtc.audio.wav import write_wav
-from dred_rtc.rtc.demo import rebuilt_counts
+from dred_rtc.jitter.metrics import ReceiveFigures
 from tests.integration.test_call import aligned_correlation
 
-from .calls import TURN_UDP, finish, issued_passwords, run_pair, start_call, start_server
-from .coturn import start_coturn
-from .testbed import NatTestbed
+from .calls import TURN_UDP, Site, finish, issued_passwords, run_pair, site, start_call, start_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("nat_bed_ok")]
 
@@ -30,6 +28,7 @@ CLEAN_S = 15
 LOSSY_S = 25
 # the most redundancy: LBRR at 64 kb/s and a full second of DRED (what docker-compose sends)
 FIXED = ("--no-adaptive", "--bitrate", "64000", "--fec", "--dred-ms", "1000")
+LOSSY = ("--impair", "lossgen:0.2", "--seed", "3")
 
 
 def _clip(workdir, speech, seconds):
@@ -39,31 +38,30 @@ def _clip(workdir, speech, seconds):
     return path
 
 
-def _result(receiver, sender, coturn=None) -> dict:
-    rx, tx = receiver.report, sender.report
-    return {"rx": rx, "tx": tx, "out": receiver.output,
-            "logs": [receiver.log_text(), sender.log_text()] + ([coturn.log_text()] if coturn else [])}
+def _result(receiver, sender, where: Site | None = None) -> dict:
+    """Both reports, the received WAV and every log; with `where`, also its coturn and server
+    logs and the secret they share."""
+    result = {"rx": receiver.report, "tx": sender.report, "out": receiver.output,
+              "logs": [receiver.log_text(), sender.log_text()]}
+    if where is not None:
+        result["logs"] += where.logs()
+        result["secret"] = where.secret
+    return result
 
 
 @pytest.fixture(scope="module")
 def cone(nat_workdir, speech_30s):
     """Both homes behind full-cone NATs; the server hands out STUN and TURN."""
-    work = nat_workdir / "cone"
-    work.mkdir()
-    secret = secrets.token_urlsafe(24)
-    with NatTestbed("cone", "cone", tag="cone") as bed:
-        coturn = start_coturn(bed, work, secret)
-        server = start_server(bed, work, secret)
-        receiver, sender = run_pair(bed, server, work, "cone", _clip(work, speech_30s, CLEAN_S))
+    with site(nat_workdir, "cone", "cone", tag="cone") as where:
+        clip = _clip(where.work, speech_30s, CLEAN_S)
+        receiver, sender = run_pair(where, "cone", clip)
         finish([sender, receiver], CLEAN_S + 60)
         # the same homes, both peers told to use the relay only (--ice-policy relay); one call
         # at a time: the envelope measure suffers from a loaded machine's time-stretching
-        relay = run_pair(bed, server, work, "cone-relay", _clip(work, speech_30s, CLEAN_S),
+        relay = run_pair(where, "cone-relay", clip,
                          receiver_args=("--ice-policy", "relay"), sender_args=("--ice-policy", "relay"))
         finish(list(relay), CLEAN_S + 60)
-        result = _result(receiver, sender, coturn)
-        result["logs"].append((work / "serve.log").read_text())
-        result["secret"] = secret
+        result = _result(receiver, sender, where)
         result["relay"] = _result(*relay)
         result["logs"] += result["relay"]["logs"]
         return result
@@ -73,52 +71,40 @@ def cone(nat_workdir, speech_30s):
 def symmetric(nat_workdir, speech_30s):
     """Home 1 behind a symmetric NAT, home 2 port-restricted: a clean call, two lossy calls at
     once, then a peer whose every TURN credential is wrong."""
-    work = nat_workdir / "symmetric"
-    work.mkdir()
-    secret = secrets.token_urlsafe(24)
-    with NatTestbed("symmetric", "restricted", tag="sym") as bed:
-        coturn = start_coturn(bed, work, secret)
-        server = start_server(bed, work, secret)
-        clean = run_pair(bed, server, work, "sym-clean", _clip(work, speech_30s, CLEAN_S))
+    with site(nat_workdir, "symmetric", "restricted", tag="sym") as where:
+        work = where.work
+        clean = run_pair(where, "sym-clean", _clip(work, speech_30s, CLEAN_S))
         finish(list(clean), CLEAN_S + 60)   # alone (see cone); then the two lossy calls at once
-        lossy = run_pair(bed, server, work, "sym-lossy", _clip(work, speech_30s, LOSSY_S),
-                         receiver_args=("--impair", "lossgen:0.2", "--seed", "3"))
-        fixed = run_pair(bed, server, work, "sym-fixed", _clip(work, speech_30s, LOSSY_S),
-                         receiver_args=("--impair", "lossgen:0.2", "--seed", "3"), sender_args=FIXED)
+        lossy_clip = _clip(work, speech_30s, LOSSY_S)
+        lossy = run_pair(where, "sym-lossy", lossy_clip, receiver_args=LOSSY)
+        fixed = run_pair(where, "sym-fixed", lossy_clip, receiver_args=LOSSY, sender_args=FIXED)
         finish([*lossy, *fixed], LOSSY_S + 60)
         # a signaling server whose secret is not coturn's, and a wrong password of our own
-        wrong_server = start_server(bed, work, "not-" + secret, port=8766)
+        wrong_server = start_server(where.bed, work, "not-" + where.secret, port=8766)
         wrong_password = "wrong-" + secrets.token_urlsafe(12)
         started = time.monotonic()
-        wrong = start_call(bed, "h1", wrong_server, f"wrong-{secrets.token_hex(4)}", work, "wrong",
+        wrong = start_call(where.bed, "h1", wrong_server, f"wrong-{secrets.token_hex(4)}", work, "wrong",
                            args=("--turn", TURN_UDP, "--turn-user", "1999999999:dred-rtc",
                                  "--turn-password", wrong_password, "--ice-policy", "relay"),
                            verbosity="-vv")
         code = wrong.wait(30)
-        return {"clean": _result(*clean, coturn), "lossy": _result(*lossy, coturn),
-                "fixed": _result(*fixed, coturn),
-                "wrong": {"code": code, "seconds": time.monotonic() - started, "log": wrong.log_text(),
-                          "password": wrong_password},
-                "secret": secret, "serve_log": (work / "serve.log").read_text() + (work / "serve-8766.log").read_text(),
-                "coturn_log": coturn.log_text()}
+        seconds = time.monotonic() - started
+        calls = {"clean": _result(*clean), "lossy": _result(*lossy), "fixed": _result(*fixed)}
+        logs = [*where.logs(), wrong.log_text(), *(text for call in calls.values() for text in call["logs"])]
+        return {**calls, "wrong": {"code": code, "seconds": seconds, "log": wrong.log_text(),
+                                   "password": wrong_password},
+                "secret": where.secret, "logs": logs}
 
 
 @pytest.fixture(scope="module")
 def udp_blocked(nat_workdir, speech_30s):
     """Home 1's firewall drops all UDP; home 2 port-restricted. Peers log at debug level."""
-    work = nat_workdir / "udp-blocked"
-    work.mkdir()
-    secret = secrets.token_urlsafe(24)
-    with NatTestbed("udp-blocked", "restricted", tag="udp") as bed:
-        coturn = start_coturn(bed, work, secret)
-        server = start_server(bed, work, secret)
-        receiver, sender = run_pair(bed, server, work, "udp", _clip(work, speech_30s, CLEAN_S),
+    with site(nat_workdir, "udp-blocked", "restricted", tag="udp") as where:
+        receiver, sender = run_pair(where, "udp",
+                                    _clip(where.work, speech_30s, CLEAN_S),
                                     receiver_role="h1", sender_role="h2", verbosity="-vv")
         finish([sender, receiver], CLEAN_S + 60)
-        result = _result(receiver, sender, coturn)
-        result["logs"].append((work / "serve.log").read_text())
-        result["secret"] = secret
-        return result
+        return _result(receiver, sender, where)
 
 
 def _correlation(result, speech, seconds) -> float:
@@ -182,7 +168,9 @@ def test_symmetric_nat_needs_and_gets_the_relay(symmetric, speech_30s):
 
 
 def _rebuilt(name, result) -> float:
-    lost, lbrr, dred, concealed = rebuilt_counts(result["rx"])
+    figures = ReceiveFigures.from_report(result["rx"])
+    lost, concealed = figures.lost_frames, figures.concealed
+    lbrr, dred = figures.by_source["lbrr"], figures.by_source["dred"]
     print(_describe(name, result) + f"\n  lost {lost}, rebuilt by LBRR {lbrr}, by DRED {dred}, "
           f"concealed {concealed} -> {100 * (lbrr + dred) / max(lost, 1):.1f}% rebuilt")
     assert _pair(result["rx"])["path"] == "relay"
@@ -226,11 +214,8 @@ def test_wrong_turn_credentials_fail_clearly_and_fast(symmetric):
 
 def test_no_turn_credential_in_any_log(cone, symmetric, udp_blocked):
     checked = 0
-    for secret, logs in ((cone["secret"], cone["logs"]),
-                         (symmetric["secret"], [symmetric["serve_log"], symmetric["coturn_log"],
-                                                symmetric["wrong"]["log"], *symmetric["clean"]["logs"],
-                                                *symmetric["lossy"]["logs"], *symmetric["fixed"]["logs"]]),
-                         (udp_blocked["secret"], udp_blocked["logs"])):
+    for result in (cone, symmetric, udp_blocked):
+        secret, logs = result["secret"], result["logs"]
         passwords = issued_passwords(secret, *logs)
         assert passwords, "no issued TURN user name found in the logs (peers print it)"
         for text in logs:

@@ -10,33 +10,7 @@ import pytest
 
 from dred_rtc.jitter import JitterBuffer, JitterConfig, Operation, PlayedFrame, ReceivedPacket
 
-from .helpers import FRAME, encode, rtp
-
-TICK = 0.02
-
-
-def play(packets: list[ReceivedPacket], ticks: int, config: JitterConfig | None = None,
-         extra_inserts=None) -> tuple[np.ndarray, JitterBuffer]:
-    """Deliver packets by arrival time, pull every 20 ms (10 ms into each period)."""
-    buffer = JitterBuffer(config or JitterConfig())
-    ordered = sorted(packets, key=lambda p: p.arrival)
-    frames = []
-    index = 0
-    for j in range(ticks):
-        now = j * TICK + 0.01
-        while index < len(ordered) and ordered[index].arrival <= now:
-            buffer.insert(ordered[index])
-            index += 1
-        if extra_inserts:
-            for junk in extra_inserts(j):
-                buffer.insert(junk)
-        played = buffer.pull(now)
-        assert isinstance(played, PlayedFrame) and played.playing == buffer.playing
-        frame = played.pcm
-        assert isinstance(frame, np.ndarray) and frame.dtype == np.int16 and frame.shape == (FRAME,)
-        frames.append(frame)
-    return np.concatenate(frames), buffer
-
+from .helpers import FRAME, TICK, encode, play, rtp
 
 def check_partition(buffer: JitterBuffer, ticks: int) -> dict:
     report = buffer.report()

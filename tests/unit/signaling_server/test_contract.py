@@ -24,7 +24,9 @@ WEB = resources.files("signaling_server").joinpath("web")
 TYPES = {"integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
          "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
          "string": lambda v: isinstance(v, str), "boolean": lambda v: isinstance(v, bool),
-         "array": lambda v: isinstance(v, list)}
+         "array": lambda v: isinstance(v, list),
+         "counts": lambda v: isinstance(v, dict) and all(
+             isinstance(k, str) and isinstance(n, int) for k, n in v.items())}
 
 
 def schema_errors(value, schema, where: str = "message") -> list[str]:
@@ -73,12 +75,14 @@ def test_stats_message_has_exactly_the_contract_fields(report, settings, final):
 def test_schema_check_can_fail(report):
     message = statschannel.stats_message(report, final=True, elapsed=1.0, current_delay_ms=1.0,
                                          receive_kbps=None, settings=None, measured_send_kbps=None)
-    message["rebuild"] = {"rebuilt_fraction": 0.5}
+    message["rebuilt_fraction"] = 0.5
+    message["rebuild"]["by_source"] = {"dred": 1.5}
     del message["frames"]["late"]
     message["loss_percent"] = "3"
     assert sorted(schema_errors(message, STATS["message"])) == [
         "message.frames.late: missing", "message.loss_percent: '3' is not number",
-        "message.rebuild: not in the contract"]
+        "message.rebuild.by_source: {'dred': 1.5} is not counts",
+        "message.rebuilt_fraction: not in the contract"]
 
 
 def _schema_paths(schema: dict, prefix: str = "") -> set[str]:
