@@ -7,6 +7,8 @@ Targets (chosen by the first input byte, so one corpus covers all of them):
      the ReceiverTap hands on -> JitterBuffer.insert, interleaved with pulls
   3  the jitter buffer fed an event stream decoded from the input (seq / timestamp / SSRC
      steps, payloads, arrival times, pulls and gaps)
+  4  RED (RFC 2198) payloads: dred_rtc.rtc.red.parse of arbitrary bytes (RedError or blocks
+     that build back to the same bytes)
 Every target asserts the same invariants as the hypothesis suite (one 20 ms frame per
 pull, every pull accounted for, bounded buffers, no swallowed errors); a failed assertion
 or any escaping exception is a crash, which libFuzzer saves as `crash-<sha1>`.
@@ -40,6 +42,7 @@ with atheris.instrument_imports(include=["dred_rtc", "aiortc.rtp"]):
 
     from dred_rtc.jitter import JitterBuffer, JitterConfig, ReceivedPacket
     from dred_rtc.opus import Decoder, Dred, DredParser, OpusError, samples_in_packet
+    from dred_rtc.rtc import red
 
 FRAME = 960
 _DECODER = Decoder(48000)
@@ -169,18 +172,28 @@ def _events(fdp: atheris.FuzzedDataProvider) -> None:
     state.finish(undecodable)
 
 
+def _red(data: bytes) -> None:
+    try:
+        blocks = red.parse(data)
+    except red.RedError:
+        return
+    assert blocks and blocks[-1].offset == 0 and red.build(blocks) == data
+
+
 def test_one_input(data: bytes) -> None:
     if not data:
         return
-    target, rest = data[0] % 4, data[1:]
+    target, rest = data[0] % 5, data[1:]
     if target == 0:
         _opus(rest)
     elif target == 1:
         _dred(rest)
     elif target == 2:
         _rtp(atheris.FuzzedDataProvider(rest))
-    else:
+    elif target == 3:
         _events(atheris.FuzzedDataProvider(rest))
+    else:
+        _red(rest)
 
 
 def seed_corpus(directory: str) -> int:
