@@ -184,20 +184,20 @@ class PayloadTypeSwitch:
             self._codec.payloadType = value
 
 
-#: what a send-side stage does with one outgoing RTP datagram (RTCP passes untouched)
+#: one outgoing datagram, as the DTLS transport sends it
 SendRtp = Callable[[bytes], Awaitable[None]]
 
 
-def intercept_send_rtp(transport: Any, handler: Callable[[bytes, SendRtp], Awaitable[None]]) -> SendRtp:
-    """Route the DTLS transport's outgoing RTP datagrams (not RTCP) through
-    `handler(data, send)`; returns aiortc's own send, which `handler` calls to pass one on."""
+def intercept_send_rtp(transport: Any, handler: SendRtp) -> SendRtp:
+    """Route the DTLS transport's outgoing RTP datagrams (not RTCP) through `handler(data)`;
+    returns aiortc's own send, which `handler` calls to pass a datagram on."""
     original = transport._send_rtp
 
     async def send_rtp(data: bytes) -> None:
         if is_rtcp(data):
             await original(data)
         else:
-            await handler(data, original)
+            await handler(data)
     transport._send_rtp = send_rtp
     return original
 

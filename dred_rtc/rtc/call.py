@@ -39,6 +39,14 @@ def add_media_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--dred-ms", type=int, metavar="MS", help="fixed DRED depth, 0..1040 ms (default 200)")
     group.add_argument("--fec", dest="fec", action="store_true", default=None, help="fixed: send LBRR")
     group.add_argument("--no-fec", dest="fec", action="store_false", help="fixed: no LBRR (default)")
+    group.add_argument("--dred-to-any", action="store_true",
+                       help="send DRED also to a peer that states no DRED depth (a browser, which "
+                            "ignores it: the interop demo); by default such a peer gets LBRR and RED")
+    group.add_argument("--no-red", dest="red", action="store_false",
+                       help="neither offer nor accept RED (RFC 2198) redundancy for Opus")
+    group.add_argument("--impair-send", metavar="SPEC",
+                       help="impair the RTP we send (same SPEC as --impair), e.g. to hear what a "
+                            "browser makes of our redundancy under loss")
     group = parser.add_argument_group("receiving")
     group.add_argument("--impair", metavar="SPEC",
                        help="impair received RTP where a network would (before receiver reports): "
@@ -64,14 +72,16 @@ def peer_options(args: argparse.Namespace):
                                    ("--dred-ms", args.dred_ms, 0, MAX_DRED_MS)):
         if value is not None and not low <= value <= high:
             raise UsageError(f"{name} {value}: must be {low}..{high}")
-    try:
-        parse_impair_spec(args.impair, seed=args.seed)
-    except ImpairSpecError as error:
-        raise UsageError(f"--impair: {error}") from None
+    for name, spec in (("--impair", args.impair), ("--impair-send", args.impair_send)):
+        try:
+            parse_impair_spec(spec, seed=args.seed)
+        except ImpairSpecError as error:
+            raise UsageError(f"{name}: {error}") from None
     return PeerOptions(adaptive=adaptive, max_bitrate=args.max_bitrate,
                        bitrate=args.bitrate if args.bitrate is not None else 32000,
                        fec=bool(args.fec), dred_ms=args.dred_ms if args.dred_ms is not None else 200,
-                       impair=args.impair, seed=args.seed, loopback=args.loopback,
+                       impair=args.impair, impair_send=args.impair_send, red=args.red,
+                       dred_to_any=args.dred_to_any, seed=args.seed, loopback=args.loopback,
                        ice_servers=ice_servers_from_args(args), ice_policy=args.ice_policy,
                        plc=args.plc, playout=playout_from_args(args),
                        media_timeout=args.media_timeout)

@@ -188,7 +188,7 @@ def test_dtls_transport_sends_rtp_and_rtcp_through_one_method():
         transport = Transport()
         seen = []
 
-        async def stage(data, send):
+        async def stage(data):
             seen.append(data)   # drops every RTP datagram
         aiortc_compat.intercept_send_rtp(transport, stage)
         rtp = RtpPacket(payload_type=111, sequence_number=1, timestamp=2, ssrc=3, payload=b"x").serialize()
