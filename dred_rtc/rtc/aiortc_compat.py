@@ -157,8 +157,9 @@ class PayloadTypeSwitch:
     """The payload type of the sender's next RTP packet, chosen per packet by its track.
 
     aiortc starts its send loop with `parameters.codecs[0]` and reads that object's
-    `payloadType` for every packet; the wrapped `send` hands it a copy we keep. `codecs` is
-    the negotiated list once aiortc starts sending (empty before)."""
+    `payloadType` for every packet; the wrapped `send` moves Opus first (RED may lead the
+    negotiated list, and aiortc has no RED encoder) and hands it a copy we keep. `codecs` is
+    the negotiated list, Opus first, once aiortc starts sending (empty before)."""
 
     def __init__(self, sender: RTCRtpSender) -> None:
         self.codecs: list[RTCRtpCodecParameters] = []
@@ -167,7 +168,9 @@ class PayloadTypeSwitch:
 
         async def send(parameters: Any) -> None:
             parameters = copy.copy(parameters)
-            parameters.codecs = list(parameters.codecs)
+            codecs = list(parameters.codecs)   # Opus first: RED may lead the negotiated list
+            first = next((i for i, c in enumerate(codecs) if c.mimeType.lower() == "audio/opus"), 0)
+            parameters.codecs = codecs[first:first + 1] + codecs[:first] + codecs[first + 1:]
             if parameters.codecs:
                 self._codec = parameters.codecs[0] = copy.deepcopy(parameters.codecs[0])
             self.codecs = list(parameters.codecs)

@@ -147,5 +147,23 @@ def with_opus_fmtp(sdp: str, fmtp: OpusFmtp) -> str:
     return newline.join(out)
 
 
+def prefer_red(sdp: str) -> str:
+    """The SDP with RED (over Opus) first in the audio m-line. Chrome sends RED only when the
+    description it follows lists RED before Opus (docs/facts.md); the order is all it changes:
+    aiortc's own sender keeps Opus as its codec (`aiortc_compat.PayloadTypeSwitch`)."""
+    red = red_format(sdp)
+    if red is None:
+        return sdp
+    newline = "\r\n" if "\r\n" in sdp else "\n"
+    lines = sdp.split(newline)
+    for index, line in enumerate(lines):
+        if line.startswith("m=audio "):
+            head = line.split(" ")
+            types = [t for t in head[3:] if t != str(red.red_pt)]
+            if len(types) < len(head) - 3:
+                lines[index] = " ".join(head[:3] + [str(red.red_pt)] + types)
+    return newline.join(lines)
+
+
 def _join(params: dict[str, str]) -> str:
     return ";".join(f"{key}={value}" if value != "" else key for key, value in params.items())

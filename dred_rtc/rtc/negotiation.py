@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from .fmtp import OpusFmtp, RedFormat, red_format, remote_fmtp, with_opus_fmtp
+from .fmtp import OpusFmtp, RedFormat, prefer_red, red_format, remote_fmtp, with_opus_fmtp
 from .loopback import loopback_candidates
 from .trickle import RemoteCandidates
 
@@ -42,7 +42,8 @@ def _agreed_red(local_sdp: str, remote_sdp: str) -> RedFormat | None:
 
 async def _set_local(pc: RTCPeerConnection, description: RTCSessionDescription, fmtp: OpusFmtp,
                      loopback: bool) -> str:
-    munged = RTCSessionDescription(sdp=with_opus_fmtp(description.sdp, fmtp), type=description.type)
+    munged = RTCSessionDescription(sdp=prefer_red(with_opus_fmtp(description.sdp, fmtp)),
+                                   type=description.type)
     with loopback_candidates() if loopback else contextlib.nullcontext():
         await pc.setLocalDescription(munged)
     return pc.localDescription.sdp

@@ -160,16 +160,19 @@ def test_send_loop_reads_the_payload_type_of_its_codec_per_packet():
         sender.send = send
         switch = aiortc_compat.PayloadTypeSwitch(sender)
         try:
-            params = RTCRtpSendParameters(codecs=[RTCRtpCodecParameters(
-                mimeType="audio/opus", clockRate=48000, channels=2, payloadType=111)])
+            params = RTCRtpSendParameters(codecs=[   # RED first, as when we prefer it
+                RTCRtpCodecParameters(mimeType="audio/red", clockRate=48000, channels=2, payloadType=63),
+                RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2, payloadType=111)])
             await sender.send(params)
+            assert seen[0].mimeType == "audio/opus"   # the send loop's codec: aiortc has no RED encoder
             switch.payload_type = 63
-            return seen[0].payloadType, params.codecs[0].payloadType, switch.codecs
+            return seen[0].payloadType, params.codecs[1].payloadType, switch.codecs
         finally:
             await pc.close()
     used, given, codecs = asyncio.run(switched())
     assert used == 63 and given == 111, "the send loop's codec is our copy, the caller's is untouched"
-    assert [c.payloadType for c in codecs] == [63]
+    # our copy of Opus now stamps 63 on the next packet; RED follows it in the list
+    assert [c.payloadType for c in codecs] == [63, 63] and codecs[1].mimeType == "audio/red"
 
 
 def test_dtls_transport_sends_rtp_and_rtcp_through_one_method():

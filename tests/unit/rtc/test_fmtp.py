@@ -7,7 +7,8 @@ import asyncio
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
 from dred_rtc.rtc import aiortc_compat
-from dred_rtc.rtc.fmtp import OpusFmtp, RedFormat, opus_params, red_format, remote_fmtp, with_opus_fmtp
+from dred_rtc.rtc.fmtp import (OpusFmtp, RedFormat, opus_params, prefer_red, red_format, remote_fmtp,
+                               with_opus_fmtp)
 
 CHROME_AUDIO = """v=0\r
 o=- 1 2 IN IP4 127.0.0.1\r
@@ -111,3 +112,11 @@ def test_aiortc_answers_chromes_red_offer_when_preferred():
     with_red, without = asyncio.run(main(True)), asyncio.run(main(False))
     assert "m=audio 9 UDP/TLS/RTP/SAVPF 111 63" in with_red and red_format(with_red) == RedFormat(63, 111)
     assert red_format(without) is None
+
+
+def test_prefer_red_moves_only_red_to_the_front():
+    assert "m=audio 9 UDP/TLS/RTP/SAVPF 63 111 9 0\r\n" in prefer_red(CHROME_AUDIO)
+    assert prefer_red(prefer_red(CHROME_AUDIO)) == prefer_red(CHROME_AUDIO)
+    no_red = CHROME_AUDIO.replace("a=rtpmap:63 red/48000/2\r\n", "")
+    assert prefer_red(no_red) == no_red
+    assert red_format(prefer_red(CHROME_AUDIO)) == RedFormat(63, 111)
