@@ -73,8 +73,8 @@ class JitterBuffer(Playback):
             copies |= {distance + 1 for distance in copies}
         frame = entry.duration
         reachable = min(gap, max(self.dreds.max_samples // frame + 1, max(copies, default=0)))
-        return [(distance == 1 and lbrr) or distance in copies or dred_covers(dred, distance * frame, frame)
-                for distance in range(1, reachable + 1)]
+        return [(distance == 1 and lbrr) or distance in copies
+                or dred_covers(dred, distance * frame, frame) for distance in range(1, reachable + 1)]
 
     def _reset_driver(self) -> None:
         self._recovery.reset()

@@ -5,8 +5,8 @@ media positions are counted back from that packet. The first decoder unit that p
 lost position settles it: a RED copy of its packet, LBRR, or DRED within its coded reach,
 rebuilt it; DRED beyond its reach (extrapolated features) and concealment did not. A lost
 frame whose position playout had already passed was concealed; a packet that arrives into a
-gap after all was reordered, not lost. The rebuilt fraction is rebuilt frames per network-lost frame, whatever counts it
-(the report, the demos, the simulator, the live stats).
+gap after all was reordered, not lost. The rebuilt fraction is rebuilt frames per
+network-lost frame, whatever counts it (the report, the demos, the simulator, the live stats).
 """
 
 from __future__ import annotations
