@@ -108,7 +108,8 @@ def status_line(peer) -> str:
     return (f"in: {ReceiveFigures.from_report(report).describe()}, delay "
             f"{delay.get('one_way_mean', delay.get('mean', 0)) or 0:.0f} ms | out: "
             f"{peer.send_bitrate / 1000:.0f} kb/s, peer loss {100 * peer.controller.estimate.value:.1f}% -> "
-            f"{s.bitrate // 1000}k{' FEC' if s.fec else ''}{f' DRED {s.dred_ms}ms' if s.dred_ms else ''} "
+            f"{s.bitrate // 1000}k{' FEC' if s.fec else ''}{f' DRED {s.dred_ms}ms' if s.dred_ms else ''}"
+            f"{f' RED {s.red_distance}' if s.red_distance else ''} "
             f"exp {s.expected_loss}%")
 
 
@@ -265,7 +266,8 @@ def _summarise(args: argparse.Namespace, peer, sink, reason: str) -> None:
         Path(args.stats_json).write_text(json.dumps(report, indent=2))
     frames = report.get("frames", {})
     print(f"dred-rtc call: {reason}; played {frames.get('total', 0)} frames (normal {frames.get('normal', 0)}, "
-          f"lbrr {frames.get('lbrr', 0)}, dred {frames.get('dred', 0)}, plc {frames.get('plc', 0)}), "
+          f"red {frames.get('red', 0)}, lbrr {frames.get('lbrr', 0)}, dred {frames.get('dred', 0)}, "
+          f"plc {frames.get('plc', 0)}), "
           f"lost {report.get('network', {}).get('packets_lost', 0)} packets"
           + (f"; wrote {args.output} ({sink.seconds:.2f} s)" if sink is not None else ""),
           file=sys.stderr, flush=True)

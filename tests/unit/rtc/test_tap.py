@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from dred_rtc.audio.wavsource import WavSource
+from dred_rtc.rtc.call import status_line
 from dred_rtc.rtc.localsignaling import signaling_pair
 from dred_rtc.rtc.peer import Peer, PeerOptions
 
@@ -49,7 +50,8 @@ def test_red_from_a_real_aiortc_peer_is_unpacked_and_rebuilds_lost_frames(speech
         await asyncio.wait_for(asyncio.gather(a.connect(sa), b.connect(sb)), 20)
         await asyncio.sleep(5.0)
         result = dict(a=a.report(), b=b.report(), a_red=a.negotiated.red, b_red=b.negotiated.red,
-                      reasons=[d.reason for d in a.controller.history])
+                      reasons=[d.reason for d in a.controller.history], a_status=status_line(a),
+                      b_status=status_line(b))
         await asyncio.gather(a.close(), b.close())
         return result
     r = asyncio.run(main())
@@ -64,3 +66,4 @@ def test_red_from_a_real_aiortc_peer_is_unpacked_and_rebuilds_lost_frames(speech
     print(f"\nRED over aiortc, 20 % loss: {rebuild}; a sent {sent['settings']}")
     assert rebuild["red"] >= 0.5 * rebuild["lost"] and rebuild["rebuilt_fraction"] >= 0.8, rebuild
     assert r["a"]["rebuild"]["red"] == 0   # b's side sent a plain Opus stream with DRED
+    assert "RED 1" in r["a_status"] and "(red " in r["b_status"], (r["a_status"], r["b_status"])
