@@ -2,7 +2,9 @@
 
 It reorders, drops duplicates and late packets (counting both), unwraps the 16-bit
 sequence and 32-bit timestamp, resets on an SSRC change, and keeps per-packet facts the
-decision needs (duration, LBRR, parsed DRED) so no packet is inspected twice.
+decision needs (duration, LBRR, parsed DRED) so no packet is inspected twice. A RED copy of
+a missing packet (`add_copy`) is stored in its place, marked `redundant`, without counting
+as received: the network still lost that packet.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class BufferedPacket:
     dred: Dred | None = None
     dred_parsed: bool = False
     extra: dict = field(default_factory=dict)
+    redundant: bool = False   # a RED copy carried by a later packet, not the packet itself
 
     @property
     def end(self) -> int:
@@ -168,6 +171,25 @@ class PacketBuffer:
             self._remove(self._order[0])
             self.evicted += 1
         return Insert.STORED, entry
+
+    def add_copy(self, seq: int, ts: int, payload: bytes, arrival: float) -> Insert:
+        """Store a RED copy of the packet `seq` (extended) at media position `ts`, if that
+        packet is neither here nor played: DUPLICATE when it is (or its position is taken),
+        LATE when its time has passed. Counts nothing: the caller knows what a copy is."""
+        duration = self.duration(payload)
+        if not duration:
+            return Insert.INVALID
+        if seq in self._seen or ts in self._by_ts:
+            return Insert.DUPLICATE
+        if self.played_until is not None and ts < self.played_until:
+            return Insert.LATE
+        entry = BufferedPacket(seq, ts, bytes(payload), float(arrival), duration, redundant=True)
+        bisect.insort(self._order, ts)
+        self._by_ts[ts] = entry
+        if self.capacity is not None and len(self._order) > self.capacity:
+            self._remove(self._order[0])
+            self.evicted += 1
+        return Insert.STORED
 
     # -- queries ---------------------------------------------------------------------
     def at(self, ts: int) -> BufferedPacket | None:

@@ -19,6 +19,7 @@ class Decision(enum.Enum):
     """The source of a decoded unit (and the partition of played frames)."""
 
     NORMAL = "normal"
+    RED = "red"            # a RED copy of the frame, carried by a later packet: full quality
     LBRR = "lbrr"
     DRED = "dred"
     PLC = "plc"
@@ -28,6 +29,7 @@ class Reason(enum.Enum):
     """Why a unit was planned as it was."""
 
     PACKET = "packet"      # its own packet is here
+    RED = "red"            # its packet was lost, a later packet's RED block carried a copy
     LBRR = "lbrr"          # the next packet's in-band FEC covers it
     DRED = "dred"          # a later packet's DRED covers (or, for the reference, reaches) it
     WAIT = "wait"          # concealed without advancing: its packet or redundancy may still come
@@ -48,10 +50,11 @@ class Stretch(enum.Enum):
 
 
 class Operation(enum.Enum):
-    """What produced a played frame, in NetEq's terms plus our two redundancy sources."""
+    """What produced a played frame, in NetEq's terms plus our redundancy sources."""
 
     NORMAL = "normal"          # decoded from its packet
     MERGE = "merge"            # decoded from its packet right after concealment (libopus fades)
+    RED = "red"                # decoded from a RED copy of its packet
     LBRR = "lbrr"
     DRED = "dred"
     EXPAND = "expand"          # concealment

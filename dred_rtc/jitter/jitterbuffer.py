@@ -60,17 +60,21 @@ class JitterBuffer(Playback):
             self._target = None
 
     def _reaches_back(self, gap: int, entry: BufferedPacket) -> list[bool]:
-        """For the `gap` packets lost just before `entry`: does its LBRR / DRED rebuild each
-        (nearest first)? Nothing reaches back more than DRED's 1 s: a longer list would
-        only say no."""
+        """For the `gap` packets lost just before `entry`: does its LBRR / DRED / RED copies
+        rebuild each (nearest first)? A copy's own LBRR reaches one frame further (assumed
+        present when our peer sends LBRR at all). Nothing reaches back more than DRED's 1 s:
+        a longer list would only say no."""
         if gap <= 0:
             return []
         dred = self.dreds.for_packet(entry) if self.config.use_dred else None
         lbrr = self.config.use_lbrr and entry.lbrr
+        copies = set(entry.extra.get("red", ()))
+        if lbrr:
+            copies |= {distance + 1 for distance in copies}
         frame = entry.duration
-        reachable = min(gap, self.dreds.max_samples // frame + 1)
-        return [(distance == 1 and lbrr) or dred_covers(dred, distance * frame, frame)
-                for distance in range(1, reachable + 1)]
+        reachable = min(gap, max(self.dreds.max_samples // frame + 1, max(copies, default=0)))
+        return [(distance == 1 and lbrr) or distance in copies
+                or dred_covers(dred, distance * frame, frame) for distance in range(1, reachable + 1)]
 
     def _reset_driver(self) -> None:
         self._recovery.reset()

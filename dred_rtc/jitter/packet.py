@@ -1,8 +1,9 @@
-"""What the network hands the jitter buffer: one RTP packet carrying one Opus packet."""
+"""What the network hands the jitter buffer: one RTP packet carrying one Opus packet (and,
+with RED, copies of earlier ones)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -11,7 +12,8 @@ class ReceivedPacket:
 
     `seq` is the 16-bit RTP sequence number and `timestamp` the 32-bit RTP timestamp in
     48 kHz units; both wrap, and the buffer unwraps them. `arrival` is in seconds on the
-    same clock that later calls `JitterBuffer.pull(now)`.
+    same clock that later calls `JitterBuffer.pull(now)`. `redundancy` holds the earlier
+    frames a RED packet (RFC 2198) carried again: (timestamp offset, Opus payload) each.
     """
 
     seq: int
@@ -19,6 +21,7 @@ class ReceivedPacket:
     ssrc: int
     payload: bytes
     arrival: float
+    redundancy: tuple[tuple[int, bytes], ...] = field(default=())
 
 
 SEQ_MOD = 1 << 16   # RTP sequence numbers wrap at 16 bits

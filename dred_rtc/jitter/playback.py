@@ -134,6 +134,9 @@ class Playback:
         if entry.lbrr:
             self._stats.fec_packets += 1
         relative_ms = self._delay.update(arrival, entry.ts)
+        copies = self._copies(packet, entry.duration)
+        if copies:
+            entry.extra["red"] = tuple(distance for distance, _ in copies)
         if highest_before is not None and ext_seq > highest_before:
             gap = ext_seq - highest_before - 1
             if gap:
@@ -144,6 +147,22 @@ class Playback:
             self._arrived(gap, relative_ms, entry)
         elif highest_before is not None:
             self.metrics.arrived(ext_seq, entry.ts)  # into a gap: reordered, not lost
+        for distance, payload in copies:  # after the primary, whose gap counted them lost
+            stored = self._buffer.add_copy(ext_seq - distance, entry.ts - distance * entry.duration,
+                                           payload, arrival)
+            if stored is Insert.STORED:
+                self._stats.red_copies += 1
+
+    def _copies(self, packet: ReceivedPacket, duration: int) -> list[tuple[int, bytes]]:
+        """A RED packet's copies of earlier frames as (packets back, payload): a copy k frames
+        of this packet's duration back is packet seq - k. An offset that is not whole frames
+        (a pause came between) cannot be placed and is left out."""
+        copies = []
+        for offset, payload in packet.redundancy:
+            position = self._buffer.position(offset) if _is_int(offset) else 0
+            if position > 0 and position % duration == 0 and isinstance(payload, bytes):
+                copies.append((position // duration, payload))
+        return copies
 
     def _jumped(self, seq: int, position: int, arrival: float) -> bool:
         """A timeline discontinuity the sender did not announce with a new SSRC."""
@@ -248,7 +267,7 @@ class Playback:
             later = self._buffer.next_after(self._play_ts)
             self._play_ts = later.ts if later is not None else self._play_ts + self.frame
         elif plan.advance:
-            if plan.decision is Decision.NORMAL and plan.packet is not None:
+            if plan.decision in (Decision.NORMAL, Decision.RED) and plan.packet is not None:
                 self._play_ts = plan.packet.end
                 self._last_seq = plan.packet.seq
             else:
@@ -264,7 +283,7 @@ class Playback:
         if plan.reason is Reason.SKIP or not samples or samples <= 0:
             return np.zeros(0, dtype=np.int16)  # opus_demo also outputs nothing here
         try:
-            if plan.decision is Decision.NORMAL:
+            if plan.decision in (Decision.NORMAL, Decision.RED):
                 return decoder.decode(plan.packet.payload)
             if plan.decision is Decision.LBRR:
                 return decoder.decode_lbrr(plan.packet.payload, samples)

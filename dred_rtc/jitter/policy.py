@@ -1,6 +1,7 @@
 """The real-time policy: what the buffer does next, read as the table of docs/decisions.md.
 
-`decide` picks the source of the unit due now: its packet, LBRR from the next packet, DRED
+`decide` picks the source of the unit due now: its packet (or the RED copy of it a later
+packet carried), LBRR from the next packet, DRED
 from the nearest later packet that covers it, or concealment, and whether concealment
 should wait (not advance) because the frame may still come back. `adjust` picks the rate
 change that moves the delay toward its target once a frame is queued. Everything else
@@ -67,6 +68,8 @@ class RealtimePolicy:
         """The source of the unit due now; first matching row wins."""
         buffer = ctx.buffer
         packet = buffer.at(ctx.play_ts)
+        if packet is not None and packet.redundant:
+            return Plan(Decision.RED, packet.duration, packet, reason=Reason.RED)
         if packet is not None:
             return Plan(Decision.NORMAL, packet.duration, packet)
         later = buffer.next_after(ctx.play_ts)

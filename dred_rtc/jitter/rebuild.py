@@ -2,11 +2,11 @@
 
 The receiver learns that frames were lost when a packet arrives after a sequence gap; their
 media positions are counted back from that packet. The first decoder unit that plays over a
-lost position settles it: LBRR, or DRED within its coded reach, rebuilt it; DRED beyond its
-reach (extrapolated features) and concealment did not. A lost frame whose position playout
-had already passed was concealed; a packet that arrives into a gap after all was reordered,
-not lost. The rebuilt fraction is rebuilt frames per network-lost frame, whatever counts it
-(the report, the demos, the simulator, the live stats).
+lost position settles it: a RED copy of its packet, LBRR, or DRED within its coded reach,
+rebuilt it; DRED beyond its reach (extrapolated features) and concealment did not. A lost
+frame whose position playout had already passed was concealed; a packet that arrives into a
+gap after all was reordered, not lost. The rebuilt fraction is rebuilt frames per
+network-lost frame, whatever counts it (the report, the demos, the simulator, the live stats).
 """
 
 from __future__ import annotations

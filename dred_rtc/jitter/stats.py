@@ -40,6 +40,7 @@ class JitterStats:
     concealment_events: int = 0
     fec_packets: int = 0          # packets that arrived carrying LBRR
     fec_used: int = 0
+    red_copies: int = 0           # RED copies stored in place of a missing packet
     emitted_samples: int = 0      # samples that came from received packets (W3C emitted count)
     delay_sum: float = 0.0        # jitterBufferDelay (s x samples)
     target_sum: float = 0.0       # jitterBufferTargetDelay (s x samples)
@@ -95,7 +96,7 @@ class JitterStats:
                         "expands": self.units["expand"]},
             "packets": {"received": received, "duplicates": self.duplicates, "late": self.late,
                         "invalid": self.invalid, "resets": self.resets, "idle_pulls": self.idle,
-                        "errors": self.errors},
+                        "errors": self.errors, "red_copies": self.red_copies},
             "w3c": {
                 "packetsReceived": received,
                 "packetsLost": int(lost_network),

@@ -18,6 +18,14 @@ is for, and how it was measured, is in docs/facts.md.
 - An `av.Packet` given to `RTCRtpSender` is packed as already encoded (our Opus with DRED).
 - The nominated ICE pair (`RTCIceTransport._connection`, aioice `Connection._nominated`):
   aiortc's getStats has no candidate-pair entry; `dred-rtc call` prints which path a call took.
+- RED (`red/48000/2`, RFC 2198) is not in aiortc's codec table (`aiortc.codecs.CODECS`), so it
+  is added there (payload type 63, as Chrome offers it: aiortc keeps its own number for a
+  payload type below 96); the transceiver's codec preferences then say who offers it.
+- aiortc builds each RTP packet with `codec.payloadType` of the codec object its send loop
+  got from `RTCRtpSender.send(parameters)`; `send` is wrapped on the instance so that object
+  is ours, and the track switches it between Opus and RED per packet (`PayloadTypeSwitch`).
+- `RTCDtlsTransport._send_rtp` carries every RTP and RTCP datagram; it is wrapped on the
+  instance for a send-side impairment stage (`intercept_send_rtp`).
 - `aioice.turn.create_turn_endpoint` makes one TURN allocation before a call (aioice drops a
   failed allocation silently), so wrong credentials are a clear error; its `TransactionFailed`
   carries the server's ERROR-CODE.
@@ -26,6 +34,7 @@ is for, and how it was measured, is in docs/facts.md.
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import logging
 import struct
@@ -33,8 +42,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aioice.ice
+import aiortc.codecs
 from aiortc import RTCRtpReceiver, RTCRtpSender
-from aiortc.rtp import RtpPacket
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtpPacket, is_rtcp
 from aiortc.sdp import candidate_from_sdp
 
 log = logging.getLogger(__name__)
@@ -45,9 +56,13 @@ AIOICE_CHECKED = "0.13.0"
 RtpHandler = Callable[[Any, int], Awaitable[None]]
 HostAddresses = Callable[[bool, bool], list[str]]
 
-__all__ = ["AIOICE_CHECKED", "AIORTC_CHECKED", "candidate_from_sdp", "fraction_lost",
-           "intercept_rtp", "nominated_candidates", "replace_host_addresses", "restore_rtp",
+__all__ = ["AIOICE_CHECKED", "AIORTC_CHECKED", "PayloadTypeSwitch", "RED_PAYLOAD_TYPE",
+           "candidate_from_sdp", "fraction_lost", "intercept_rtp", "intercept_send_rtp",
+           "nominated_candidates", "register_red", "replace_host_addresses", "restore_rtp",
            "sender_rtp_timestamp", "stop_receiver_decoder", "turn_allocation", "turn_error_code"]
+
+RED_PAYLOAD_TYPE = 63   # Chrome's; aiortc answers a static-range type with its own number
+RED_MIME = "audio/red"
 
 
 def intercept_rtp(receiver: RTCRtpReceiver, handler: RtpHandler) -> RtpHandler:
@@ -127,6 +142,67 @@ def turn_error_code(error: BaseException) -> tuple[int, str] | None:
         code = error.response.attributes.get("ERROR-CODE")
         return (int(code[0]), str(code[1]).rstrip("\x00 ")) if code else (0, "")
     return None
+
+
+def register_red() -> None:
+    """Put RED (`red/48000/2`) into aiortc's audio codec table, once per process, so it can be
+    offered and answered (only by transceivers whose codec preferences include it)."""
+    audio = aiortc.codecs.CODECS["audio"]
+    if not any(codec.mimeType.lower() == RED_MIME for codec in audio):
+        audio.append(RTCRtpCodecParameters(mimeType=RED_MIME, clockRate=48000, channels=2,
+                                           payloadType=RED_PAYLOAD_TYPE))
+
+
+class PayloadTypeSwitch:
+    """The payload type of the sender's next RTP packet, chosen per packet by its track.
+
+    aiortc starts its send loop with `parameters.codecs[0]` and reads that object's
+    `payloadType` for every packet; the wrapped `send` moves Opus first (RED may lead the
+    negotiated list, and aiortc has no RED encoder) and hands it a copy we keep. `codecs` is
+    the negotiated list, Opus first, once aiortc starts sending (empty before)."""
+
+    def __init__(self, sender: RTCRtpSender) -> None:
+        self.codecs: list[RTCRtpCodecParameters] = []
+        self._codec: RTCRtpCodecParameters | None = None
+        original = sender.send
+
+        async def send(parameters: Any) -> None:
+            parameters = copy.copy(parameters)
+            codecs = list(parameters.codecs)   # Opus first: RED may lead the negotiated list
+            first = next((i for i, c in enumerate(codecs) if c.mimeType.lower() == "audio/opus"), 0)
+            parameters.codecs = codecs[first:first + 1] + codecs[:first] + codecs[first + 1:]
+            if parameters.codecs:
+                self._codec = parameters.codecs[0] = copy.deepcopy(parameters.codecs[0])
+            self.codecs = list(parameters.codecs)
+            await original(parameters)
+        sender.send = send  # type: ignore[method-assign]
+
+    @property
+    def payload_type(self) -> int | None:
+        return self._codec.payloadType if self._codec is not None else None
+
+    @payload_type.setter
+    def payload_type(self, value: int) -> None:
+        if self._codec is not None:
+            self._codec.payloadType = value
+
+
+#: one outgoing datagram, as the DTLS transport sends it
+SendRtp = Callable[[bytes], Awaitable[None]]
+
+
+def intercept_send_rtp(transport: Any, handler: SendRtp) -> SendRtp:
+    """Route the DTLS transport's outgoing RTP datagrams (not RTCP) through `handler(data)`;
+    returns aiortc's own send, which `handler` calls to pass a datagram on."""
+    original = transport._send_rtp
+
+    async def send_rtp(data: bytes) -> None:
+        if is_rtcp(data):
+            await original(data)
+        else:
+            await handler(data)
+    transport._send_rtp = send_rtp
+    return original
 
 
 def _guard_rtp_parse() -> None:

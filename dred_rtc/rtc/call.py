@@ -39,6 +39,14 @@ def add_media_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--dred-ms", type=int, metavar="MS", help="fixed DRED depth, 0..1040 ms (default 200)")
     group.add_argument("--fec", dest="fec", action="store_true", default=None, help="fixed: send LBRR")
     group.add_argument("--no-fec", dest="fec", action="store_false", help="fixed: no LBRR (default)")
+    group.add_argument("--dred-to-any", action="store_true",
+                       help="send DRED also to a peer that states no DRED depth (a browser, which "
+                            "ignores it: the interop demo); by default such a peer gets LBRR and RED")
+    group.add_argument("--no-red", dest="red", action="store_false",
+                       help="neither offer nor accept RED (RFC 2198) redundancy for Opus")
+    group.add_argument("--impair-send", metavar="SPEC",
+                       help="impair the RTP we send (same SPEC as --impair), e.g. to hear what a "
+                            "browser makes of our redundancy under loss")
     group = parser.add_argument_group("receiving")
     group.add_argument("--impair", metavar="SPEC",
                        help="impair received RTP where a network would (before receiver reports): "
@@ -64,14 +72,16 @@ def peer_options(args: argparse.Namespace):
                                    ("--dred-ms", args.dred_ms, 0, MAX_DRED_MS)):
         if value is not None and not low <= value <= high:
             raise UsageError(f"{name} {value}: must be {low}..{high}")
-    try:
-        parse_impair_spec(args.impair, seed=args.seed)
-    except ImpairSpecError as error:
-        raise UsageError(f"--impair: {error}") from None
+    for name, spec in (("--impair", args.impair), ("--impair-send", args.impair_send)):
+        try:
+            parse_impair_spec(spec, seed=args.seed)
+        except ImpairSpecError as error:
+            raise UsageError(f"{name}: {error}") from None
     return PeerOptions(adaptive=adaptive, max_bitrate=args.max_bitrate,
                        bitrate=args.bitrate if args.bitrate is not None else 32000,
                        fec=bool(args.fec), dred_ms=args.dred_ms if args.dred_ms is not None else 200,
-                       impair=args.impair, seed=args.seed, loopback=args.loopback,
+                       impair=args.impair, impair_send=args.impair_send, red=args.red,
+                       dred_to_any=args.dred_to_any, seed=args.seed, loopback=args.loopback,
                        ice_servers=ice_servers_from_args(args), ice_policy=args.ice_policy,
                        plc=args.plc, playout=playout_from_args(args),
                        media_timeout=args.media_timeout)
@@ -98,7 +108,8 @@ def status_line(peer) -> str:
     return (f"in: {ReceiveFigures.from_report(report).describe()}, delay "
             f"{delay.get('one_way_mean', delay.get('mean', 0)) or 0:.0f} ms | out: "
             f"{peer.send_bitrate / 1000:.0f} kb/s, peer loss {100 * peer.controller.estimate.value:.1f}% -> "
-            f"{s.bitrate // 1000}k{' FEC' if s.fec else ''}{f' DRED {s.dred_ms}ms' if s.dred_ms else ''} "
+            f"{s.bitrate // 1000}k{' FEC' if s.fec else ''}{f' DRED {s.dred_ms}ms' if s.dred_ms else ''}"
+            f"{f' RED {s.red_distance}' if s.red_distance else ''} "
             f"exp {s.expected_loss}%")
 
 
@@ -255,7 +266,8 @@ def _summarise(args: argparse.Namespace, peer, sink, reason: str) -> None:
         Path(args.stats_json).write_text(json.dumps(report, indent=2))
     frames = report.get("frames", {})
     print(f"dred-rtc call: {reason}; played {frames.get('total', 0)} frames (normal {frames.get('normal', 0)}, "
-          f"lbrr {frames.get('lbrr', 0)}, dred {frames.get('dred', 0)}, plc {frames.get('plc', 0)}), "
+          f"red {frames.get('red', 0)}, lbrr {frames.get('lbrr', 0)}, dred {frames.get('dred', 0)}, "
+          f"plc {frames.get('plc', 0)}), "
           f"lost {report.get('network', {}).get('packets_lost', 0)} packets"
           + (f"; wrote {args.output} ({sink.seconds:.2f} s)" if sink is not None else ""),
           file=sys.stderr, flush=True)

@@ -13,6 +13,11 @@ complexity 10, real speech; median DRED reach of a packet measured with our bind
 So: DRED needs an expected loss > 0 (we floor it at 5 %) and >= 24 kb/s; LBRR goes where
 `dred-rtc eval` found it scores better (fec_fits); depth follows the burst length; a lossy
 link gets the whole budget, a clean one only what the main codec needs.
+
+DRED goes only to a peer that can decode it (its fmtp states a DRED depth > 0, unless
+`--dred-to-any`): to any other (browsers) its bits would only come out of the main codec.
+Such a peer gets LBRR, and RED copies (RFC 2198) of the last one or two frames when it agreed
+RED and the loss is worth them; the Opus bitrate is then the budget shared among the copies.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ class Limits:
     max_bitrate: int = 64000
     fec_allowed: bool = True    # peer's useinbandfec=1
     dred_max_ms: int = 1000     # min(our maximum, peer's ext32-dred-duration); 0: no DRED
+    red_allowed: bool = False   # both sides agreed RED (red/48000/2) in the SDP
 
 
 @dataclass(frozen=True)
@@ -46,10 +52,12 @@ class Settings:
     fec: bool
     dred_ms: int
     expected_loss: int  # percent
+    red_distance: int = 0   # RED copies of the previous frames in each packet (0: plain Opus)
 
     def describe(self) -> str:
+        red = f", RED {self.red_distance}" if self.red_distance else ""
         return (f"{self.bitrate / 1000:g} kb/s, FEC {'on' if self.fec else 'off'}, "
-                f"DRED {self.dred_ms} ms, expected loss {self.expected_loss}%")
+                f"DRED {self.dred_ms} ms{red}, expected loss {self.expected_loss}%")
 
 
 def configure(encoder, settings: Settings, previous: Settings | None = None) -> None:
@@ -110,6 +118,40 @@ def fec_fits(loss: float, bitrate: int, burst: float) -> bool:
     return True
 
 
+RED_FROM_LOSS = 0.03      # below this LBRR's one frame repairs nearly every (single) loss
+RED_BURSTY = 1.5          # mean burst (packets) from which two copies are carried, not one
+RED_MIN_BITRATE = 16000   # each copy's Opus bitrate: below it the main codec loses too much
+
+
+def red_distance(loss: float, burst: float, budget: int, allowed: bool) -> int:
+    """How many earlier frames each packet carries again (RED) for a peer without DRED: one,
+    or two in bursts, while the loss is worth a copy and the budget keeps each copy at
+    RED_MIN_BITRATE or more."""
+    if not allowed or loss < RED_FROM_LOSS:
+        return 0
+    distance = 2 if burst >= RED_BURSTY else 1
+    while distance and budget // (1 + distance) < RED_MIN_BITRATE:
+        distance -= 1
+    return distance
+
+
+def _without_dred(loss: float, burst: float, budget: int, dred_limit: int, limits: Limits,
+                  expected: int) -> tuple[Settings, str]:
+    """A lossy link to a peer that gets no DRED: LBRR, plus RED copies when agreed and worth
+    it, the Opus bitrate shared so that frame and copies stay within the budget."""
+    fec = limits.fec_allowed and loss >= 0.01
+    distance = red_distance(loss, burst, budget, limits.red_allowed)
+    bitrate = budget // (1 + distance) // 1000 * 1000
+    if dred_limit == 0:
+        why = "peer states no DRED depth (DRED 0 ms: it could not decode it)"
+    else:
+        why = f"{budget // 1000} kb/s leaves DRED no bits"
+    parts = (["LBRR"] if fec else []) + ([f"RED {distance} (Opus {bitrate // 1000} kb/s, "
+                                          f"{budget // 1000} kb/s with the copies)"] if distance else [])
+    reason = f"{why}: " + (" and ".join(parts) if parts else "no redundancy possible")
+    return Settings(bitrate, fec, 0, expected, distance), reason
+
+
 def choose(loss: float, burst: float | None, limits: Limits,
            usable_ms: float | None = None) -> tuple[Settings, str]:
     """Settings for a smoothed loss fraction and mean burst length (packets), with the reason;
@@ -139,10 +181,7 @@ def choose(loss: float, burst: float | None, limits: Limits,
     expected = min(MAX_EXPECTED_LOSS, max(int(math.ceil(100 * loss)),
                                           DRED_MIN_LOSS_PERC if dred_usable else 1))
     if not dred_usable:
-        fec = limits.fec_allowed and loss >= 0.01
-        why = ("peer takes no DRED" if dred_limit == 0 else f"{bitrate // 1000} kb/s leaves DRED no bits")
-        reason = f"{why}: " + ("LBRR is the only redundancy" if fec else "no redundancy possible")
-        return Settings(bitrate, fec, 0, expected), reason
+        return _without_dred(loss, burst, budget, dred_limit, limits, expected)
 
     depth = dred_depth_ms(burst, dred_limit)
     fec = limits.fec_allowed and (fec_fits(loss, bitrate, burst) or short_wait)
@@ -269,7 +308,7 @@ class RedundancyController:
             structural = self._structural(current, target)
             if not structural or (now - self._last_change < self.hold_s and not force):
                 target = replace(target, bitrate=current.bitrate, fec=current.fec,
-                                 dred_ms=current.dred_ms)
+                                 dred_ms=current.dred_ms, red_distance=current.red_distance)
                 structural = False
             if not structural:
                 a, b = current.expected_loss, target.expected_loss
@@ -290,5 +329,5 @@ class RedundancyController:
         # depth moves only by a real step (a burst estimate of 1.25 vs 1.27 is noise)
         depth_moved = (a.dred_ms == 0) != (b.dred_ms == 0) or \
             abs(a.dred_ms - b.dred_ms) >= max(60, 0.2 * max(a.dred_ms, b.dred_ms))
-        return a.fec != b.fec or a.bitrate != b.bitrate or depth_moved
+        return a.fec != b.fec or a.bitrate != b.bitrate or depth_moved or a.red_distance != b.red_distance
 

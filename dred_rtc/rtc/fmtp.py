@@ -4,7 +4,9 @@ aiortc writes fmtp from its global codec table and keeps its own parameters when
 codecs, so both directions are handled here on the SDP text: our parameters are added to
 the local description before aiortc parses it, and the peer's are read from its description.
 Names per RFC 7587 and the DRED draft (`sprop-ext32-dred-duration`: DRED the sender
-provides, ms; `ext32-dred-duration`: DRED the receiver can use, ms).
+provides, ms; `ext32-dred-duration`: DRED the receiver can use, ms). RED (RFC 2198) for Opus
+is `red/48000/2` with fmtp `<opus pt>/<opus pt>` (as Chrome offers it): aiortc writes no fmtp
+for it, so ours is set here too, and `red_format` reads which payload types the peer uses.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ SPROP_DRED = "sprop-ext32-dred-duration"
 DRED = "ext32-dred-duration"
 
 _RTPMAP = re.compile(r"^a=rtpmap:(\d+) opus/48000(?:/\d+)?\s*$", re.IGNORECASE)
+_RED_RTPMAP = re.compile(r"^a=rtpmap:(\d+) red/48000/2\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,37 @@ def _opus_payload_types(lines: list[str]) -> set[str]:
     return {m.group(1) for line in lines if (m := _RTPMAP.match(line.strip()))}
 
 
+def _first_opus(lines: list[str]) -> str | None:
+    return next((m.group(1) for line in lines if (m := _RTPMAP.match(line.strip()))), None)
+
+
+@dataclass(frozen=True)
+class RedFormat:
+    """RED carrying Opus: the payload type of the RED packets and of the Opus blocks in them."""
+
+    red_pt: int
+    opus_pt: int
+
+
+def red_format(sdp: str) -> RedFormat | None:
+    """RED over the first Opus payload type, if the SDP has a `red/48000/2` whose fmtp names
+    only that type (a RED without fmtp is taken as Opus's: its only audio codec we send)."""
+    lines = [line.strip() for line in sdp.splitlines()]
+    opus = _first_opus(lines)
+    if opus is None:
+        return None
+    fmtp = {pt: rest.strip() for line in lines if line.startswith("a=fmtp:")
+            for pt, _, rest in [line[len("a=fmtp:"):].partition(" ")]}
+    for line in lines:
+        match = _RED_RTPMAP.match(line)
+        if match is None:
+            continue
+        blocks = fmtp.get(match.group(1))
+        if blocks is None or (blocks and set(blocks.split("/")) == {opus}):
+            return RedFormat(int(match.group(1)), int(opus))
+    return None
+
+
 def opus_params(sdp: str) -> dict[str, str]:
     """The fmtp parameters of the first Opus payload type in an SDP ({} when none)."""
     lines = sdp.splitlines()
@@ -85,11 +119,14 @@ def remote_fmtp(sdp: str) -> OpusFmtp:
 
 def with_opus_fmtp(sdp: str, fmtp: OpusFmtp) -> str:
     """The SDP with our Opus parameters merged into each Opus payload type's fmtp line, or
-    an fmtp line added after its rtpmap when there is none. Other parameters are kept."""
+    an fmtp line added after its rtpmap when there is none. Other parameters are kept. A RED
+    payload type gets the fmtp `<opus>/<opus>` (RED over the first Opus payload type)."""
     newline = "\r\n" if "\r\n" in sdp else "\n"
     lines = sdp.split(newline)
     types = _opus_payload_types(lines)
     ours = fmtp.params()
+    opus = _first_opus(lines)
+    reds = {m.group(1) for line in lines if (m := _RED_RTPMAP.match(line.strip()))}
     has_fmtp = {line[len("a=fmtp:"):].partition(" ")[0] for line in lines if line.startswith("a=fmtp:")}
     out: list[str] = []
     for line in lines:
@@ -97,11 +134,35 @@ def with_opus_fmtp(sdp: str, fmtp: OpusFmtp) -> str:
             pt, _, rest = line[len("a=fmtp:"):].partition(" ")
             if pt in types:
                 line = f"a=fmtp:{pt} " + _join({**_parse(rest), **ours})
+            elif pt in reds and opus is not None:
+                line = f"a=fmtp:{pt} {opus}/{opus}"
         out.append(line)
-        match = _RTPMAP.match(line.strip())
+        match = _RTPMAP.match(line.strip()) or _RED_RTPMAP.match(line.strip())
         if match and match.group(1) not in has_fmtp:
-            out.append(f"a=fmtp:{match.group(1)} " + _join(ours))
+            pt = match.group(1)
+            if pt in types:
+                out.append(f"a=fmtp:{pt} " + _join(ours))
+            elif opus is not None:
+                out.append(f"a=fmtp:{pt} {opus}/{opus}")
     return newline.join(out)
+
+
+def prefer_red(sdp: str) -> str:
+    """The SDP with RED (over Opus) first in the audio m-line. Chrome sends RED only when the
+    description it follows lists RED before Opus (docs/facts.md); the order is all it changes:
+    aiortc's own sender keeps Opus as its codec (`aiortc_compat.PayloadTypeSwitch`)."""
+    red = red_format(sdp)
+    if red is None:
+        return sdp
+    newline = "\r\n" if "\r\n" in sdp else "\n"
+    lines = sdp.split(newline)
+    for index, line in enumerate(lines):
+        if line.startswith("m=audio "):
+            head = line.split(" ")
+            types = [t for t in head[3:] if t != str(red.red_pt)]
+            if len(types) < len(head) - 3:
+                lines[index] = " ".join(head[:3] + [str(red.red_pt)] + types)
+    return newline.join(lines)
 
 
 def _join(params: dict[str, str]) -> str:

@@ -14,10 +14,12 @@ e.g. `lossgen:0.2` or `gilbert:0.05,0.5+normal:20,5`.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..impair.channel import Channel, Stage, parse_channel_spec
+from .aiortc_compat import intercept_send_rtp
 
 #: Delivery of one packet with its arrival time (seconds, time.monotonic()).
 Deliver = Callable[[Any, float], Awaitable[None]]
@@ -63,6 +65,23 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return repr(self.channel)
+
+
+class OutgoingImpairment:
+    """The same kind of channel on the packets we send (`--impair-send`): our RTP datagrams
+    pass it before they leave, so the peer (a browser) receives them impaired and its own
+    statistics show what that does; RTCP and the data channels are not touched."""
+
+    def __init__(self, pipeline: Pipeline, transport: Any) -> None:
+        self.pipeline = pipeline
+        self._deliver = pipeline.bind(self._forward)
+        self._send = intercept_send_rtp(transport, self._handle)
+
+    async def _handle(self, data: bytes) -> None:
+        await self._deliver(data, time.monotonic())
+
+    async def _forward(self, data: bytes, arrival: float) -> None:
+        await self._send(data)
 
 
 def parse_impair_spec(spec: str | None, seed: int | None = None) -> Pipeline:

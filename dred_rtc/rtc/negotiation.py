@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from .fmtp import OpusFmtp, remote_fmtp, with_opus_fmtp
+from .fmtp import OpusFmtp, RedFormat, prefer_red, red_format, remote_fmtp, with_opus_fmtp
 from .loopback import loopback_candidates
 from .trickle import RemoteCandidates
 
@@ -31,11 +31,19 @@ class Negotiated:
     remote_fmtp: OpusFmtp
     remote_sdp: str
     candidates: RemoteCandidates   # keep feeding it the peer's trickled candidates
+    red: RedFormat | None = None   # RED (RFC 2198) agreed by both: the peer's payload types
+
+
+def _agreed_red(local_sdp: str, remote_sdp: str) -> RedFormat | None:
+    """RED is agreed when both descriptions carry it over Opus; the peer's numbers are what
+    it sends (and, answering our offer, what it took from it)."""
+    return red_format(remote_sdp) if red_format(local_sdp) is not None else None
 
 
 async def _set_local(pc: RTCPeerConnection, description: RTCSessionDescription, fmtp: OpusFmtp,
                      loopback: bool) -> str:
-    munged = RTCSessionDescription(sdp=with_opus_fmtp(description.sdp, fmtp), type=description.type)
+    munged = RTCSessionDescription(sdp=prefer_red(with_opus_fmtp(description.sdp, fmtp)),
+                                   type=description.type)
     with loopback_candidates() if loopback else contextlib.nullcontext():
         await pc.setLocalDescription(munged)
     return pc.localDescription.sdp
@@ -55,7 +63,7 @@ async def negotiate(pc: RTCPeerConnection, signaling, fmtp: OpusFmtp, *, loopbac
         await pc.setRemoteDescription(RTCSessionDescription(sdp=message["sdp"], type="answer"))
         await candidates.flush()
         return Negotiated("offerer", message.get("from", remote), remote_fmtp(message["sdp"]),
-                          message["sdp"], candidates)
+                          message["sdp"], candidates, _agreed_red(sdp, message["sdp"]))
     log.info("waiting in room %s for a peer", getattr(signaling, "room", "?"))
     message = await _wait_for("offer", signaling, candidates, waiting="a peer")
     await pc.setRemoteDescription(RTCSessionDescription(sdp=message["sdp"], type="offer"))
@@ -65,7 +73,7 @@ async def negotiate(pc: RTCPeerConnection, signaling, fmtp: OpusFmtp, *, loopbac
     await signaling.send({"type": "answer", "sdp": sdp, "sdp_type": "answer"})
     log.info("answered %s", message.get("from"))
     return Negotiated("answerer", message.get("from"), remote_fmtp(message["sdp"]), message["sdp"],
-                      candidates)
+                      candidates, _agreed_red(sdp, message["sdp"]))
 
 
 async def _wait_for(kind: str, signaling, candidates: RemoteCandidates, *, waiting: str,

@@ -6,7 +6,8 @@
     reason = await peer.run(duration=30)
     await peer.close(); peer.report()
 
-Send: source -> EncodedAudioTrack (libopus, DRED/LBRR) -> aiortc RTP/SRTP. `SenderControl`
+Send: source -> EncodedAudioTrack (libopus, DRED/LBRR, RED copies) -> aiortc RTP/SRTP
+(-> an optional send-side impairment). `SenderControl`
 turns the peer's receiver reports (and its burst reports on the "control" data channel,
 `control.ControlChannel`) into encoder settings. Receive: aiortc SRTP -> ReceiverTap
 (impairment, aiortc statistics) -> PlayoutReceiver (our jitter buffer) <- PlayoutClock -> sinks.
@@ -28,11 +29,11 @@ from aiortc import RTCPeerConnection, RTCRtpSender
 from ..jitter.choice import PlayoutChoice
 from ..media import FRAME_SECONDS
 from ..opus import MAX_DRED_MS, capabilities
-from . import control, ice
+from . import aiortc_compat, control, ice
 from .clock import PlayoutClock, TimerClock
 from .controller import Decision, Fixed, Limits, RedundancyController
 from .fmtp import OpusFmtp
-from .impairer import Pipeline, parse_impair_spec
+from .impairer import OutgoingImpairment, Pipeline, parse_impair_spec
 from .negotiation import Negotiated, negotiate
 from .receiver import PlayoutReceiver, SenderClock
 from .sender import EncodedAudioTrack, FrameSource
@@ -55,6 +56,9 @@ class PeerOptions:
     fec: bool = False
     dred_ms: int = 200
     impair: str | None = None     # --impair SPEC, applied to what we receive
+    impair_send: str | None = None   # --impair-send SPEC, applied to the RTP we send
+    red: bool = True              # offer / accept RED (RFC 2198) for Opus
+    dred_to_any: bool = False     # DRED also to a peer that states no DRED depth (browsers)
     seed: int | None = None
     loopback: bool = False        # 127.0.0.1 host candidates only
     ice_servers: list = field(default_factory=list)   # URLs / ice.IceServer; none: no STUN traffic at all
@@ -87,6 +91,8 @@ class Peer:
         self.options = options = options or PeerOptions()
         dred_available = capabilities().dred
         self.pipeline: Pipeline = parse_impair_spec(options.impair, seed=options.seed)
+        self.send_pipeline: Pipeline = parse_impair_spec(options.impair_send, seed=options.seed)
+        self.outgoing: OutgoingImpairment | None = None
         fixed = None if options.adaptive else Fixed(options.bitrate, options.fec, options.dred_ms)
         max_dred = min(MAX_DRED_MS, DRED_WE_USE_MS) if dred_available else 0
         self.source = source or SilenceSource()
@@ -99,9 +105,13 @@ class Peer:
         self.pc = RTCPeerConnection(configuration=ice.configuration(options.ice_servers, options.ice_policy))
         self.ice_pair: dict | None = None   # the selected candidate pair, once connected
         self.transceiver = self.pc.addTransceiver(self.track, direction="sendrecv")
-        self.track.rtp_sender = self.transceiver.sender
-        opus = [c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType.lower() == "audio/opus"]
-        self.transceiver.setCodecPreferences(opus)
+        self.track.attach(self.transceiver.sender)
+        wanted = {"audio/opus"}
+        if options.red:
+            aiortc_compat.register_red()
+            wanted.add(aiortc_compat.RED_MIME)
+        self.transceiver.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("audio").codecs
+                                              if c.mimeType.lower() in wanted])
         self.control = control.ControlChannel(self.pc)
         playout = options.playout.config(plc=options.plc, use_lbrr=options.use_lbrr,
                                          use_dred=options.use_dred and dred_available,
@@ -155,7 +165,12 @@ class Peer:
         """Offer or answer through the room, then wait for ICE/DTLS to connect."""
         self.signaling = signaling
         self.negotiated = await negotiate(self.pc, signaling, self.local_fmtp, loopback=self.options.loopback)
-        self.sender_control.peer_stated(self.negotiated.remote_fmtp, self.options.max_bitrate)
+        self.tap.red = self.negotiated.red
+        self.sender_control.peer_stated(self.negotiated.remote_fmtp, self.options.max_bitrate,
+                                        red=self.negotiated.red is not None,
+                                        dred_to_any=self.options.dred_to_any)
+        if self.options.impair_send and self.transceiver.sender.transport is not None:
+            self.outgoing = OutgoingImpairment(self.send_pipeline, self.transceiver.sender.transport)
         connected = asyncio.get_running_loop().create_future()
 
         def state_changed() -> None:
@@ -321,6 +336,7 @@ class Peer:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.tap.remove()
+        self.send_pipeline.close()
         await self.pc.close()
         if self.signaling is not None:
             signaling, self.signaling = self.signaling, None
@@ -341,7 +357,12 @@ class Peer:
             "decisions": [{"t": round(d.time, 2), **vars(d.settings), "loss": round(d.loss, 4),
                            "burst": d.burst, "reason": d.reason} for d in history],
         }
-        report["impairment"] = {"spec": self.options.impair or "none", "dropped": self.pipeline.dropped}
+        report["sender"]["red_packets"] = self.track.red_packets
+        report["packets"]["red_malformed"] = self.tap.red_malformed
+        report["impairment"] = {"spec": self.options.impair or "none", "dropped": self.pipeline.dropped,
+                                "send_spec": self.options.impair_send or "none",
+                                "send_dropped": self.send_pipeline.dropped}
+        report["red"] = vars(self.negotiated.red).copy() if self.negotiated and self.negotiated.red else None
         report["role"] = self.negotiated.role if self.negotiated else None
         report["ice"] = {"policy": self.options.ice_policy, "selected_pair": self.ice_pair}
         report["remote_fmtp"] = vars(self.negotiated.remote_fmtp).copy() if self.negotiated else None

@@ -69,10 +69,11 @@ class PlayoutReceiver:
         return target.ms, target.budget_ms
 
     # -- from the tap (event loop) -------------------------------------------------
-    def on_packet(self, seq: int, timestamp: int, ssrc: int, payload: bytes, arrival: float) -> None:
+    def on_packet(self, seq: int, timestamp: int, ssrc: int, payload: bytes, arrival: float,
+                  redundancy: tuple[tuple[int, bytes], ...] = ()) -> None:
         with self._lock:
             self.buffer.insert(ReceivedPacket(seq=seq, timestamp=timestamp, ssrc=ssrc,
-                                              payload=payload, arrival=arrival))
+                                              payload=payload, arrival=arrival, redundancy=redundancy))
         self.meter.add(seq)
         if self.sender_clock is not None:
             transit = time.time() - self.sender_clock.capture_end(timestamp)

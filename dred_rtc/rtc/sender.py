@@ -3,6 +3,9 @@
 aiortc's RTCRtpSender packs anything that is not a raw frame as already encoded (docs/facts.md,
 dred_rtc/rtc/aiortc_compat.py),
 so this track hands it `av.Packet`s: aiortc never sees PCM and its own encoder stays idle.
+When the peer agreed RED and the settings ask for copies (`red_distance`), each packet is a
+RED payload (`rtc/red.py`) sent with RED's payload type; otherwise plain Opus with Opus's
+(`aiortc_compat.PayloadTypeSwitch` lets the track choose per packet).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import asyncio
 import fractions
 import logging
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 import av
@@ -19,8 +23,9 @@ from aiortc import MediaStreamError, MediaStreamTrack
 
 from ..media import FRAME, SAMPLE_RATE
 from ..opus import Encoder
-from .aiortc_compat import sender_rtp_timestamp
+from .aiortc_compat import RED_MIME, PayloadTypeSwitch, sender_rtp_timestamp
 from .controller import Settings, configure
+from .red import RedWriter
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +62,48 @@ class EncodedAudioTrack(MediaStreamTrack):
         self._next_due: float | None = None
         self.rtp_sender: object | None = None    # the RTCRtpSender, to learn the RTP origin
         self.rtp_origin: int | None = None       # RTP timestamp of sample 0 (aiortc picks it)
+        self.payload_types: PayloadTypeSwitch | None = None
+        self.red: RedWriter | None = None        # once aiortc starts with RED agreed
+        self._opus_pt: int | None = None
+        self.red_packets = 0                     # packets sent as RED with copies
+        self.on_payload: Callable[[bytes], None] | None = None   # each Opus packet (tests)
+
+    def attach(self, sender: object) -> None:
+        """Send through this RTCRtpSender: learn its RTP origin, choose its payload types."""
+        self.rtp_sender = sender
+        self.payload_types = PayloadTypeSwitch(sender)  # type: ignore[arg-type]
 
     def apply(self, settings: Settings) -> None:
         """Change encoder settings between two frames (takes effect on the next packet)."""
         configure(self.encoder, settings, self.settings)
         self.settings = settings
+
+    def _start_red(self) -> None:
+        """Once aiortc has the negotiated codecs: a RED writer if RED was agreed over Opus."""
+        codecs = self.payload_types.codecs if self.payload_types is not None else []
+        if self._opus_pt is not None or not codecs:
+            return
+        self._opus_pt = codecs[0].payloadType
+        red = next((c for c in codecs if c.mimeType.lower() == RED_MIME), None)
+        if red is not None and codecs[0].mimeType.lower() == "audio/opus":
+            self.red = RedWriter(self._opus_pt)
+            self._red_pt = red.payloadType
+            log.info("RED agreed (payload type %d over Opus %d)", red.payloadType, self._opus_pt)
+
+    def _packetize(self, payload: bytes, timestamp: int) -> bytes:
+        """The RTP payload for one Opus packet: RED with copies when the settings ask for
+        them and RED was agreed, else the Opus packet itself."""
+        self._start_red()
+        if self.red is None or self.payload_types is None:
+            return payload
+        self.red.distance = self.settings.red_distance
+        wrapped = self.red.wrap(payload, timestamp)   # keeps the history even at distance 0
+        if self.red.distance == 0:
+            self.payload_types.payload_type = self._opus_pt
+            return payload
+        self.payload_types.payload_type = self._red_pt
+        self.red_packets += 1
+        return wrapped
 
     @property
     def source_ended(self) -> bool:
@@ -102,7 +144,10 @@ class EncodedAudioTrack(MediaStreamTrack):
         if self.rtp_origin is None and self.rtp_sender is not None:
             self._learn_rtp_origin()
         pcm = await self._next_pcm()
-        payload = self.encoder.encode(pcm)
+        encoded = self.encoder.encode(pcm)
+        if self.on_payload is not None:
+            self.on_payload(encoded)
+        payload = self._packetize(encoded, self.frames * FRAME)
         packet = av.Packet(payload)
         packet.pts = self.frames * FRAME
         packet.time_base = TIME_BASE

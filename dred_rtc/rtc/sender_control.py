@@ -35,12 +35,16 @@ class SenderControl:
         self._bytes_mark: tuple[float, int] = (time.monotonic(), 0)
         self._last_rr: object = None
 
-    def peer_stated(self, remote: OpusFmtp, max_bitrate: int) -> None:
-        """The peer's fmtp bounds what we send (LBRR only if it takes it, DRED up to its depth)."""
+    def peer_stated(self, remote: OpusFmtp, max_bitrate: int, *, red: bool = False,
+                    dred_to_any: bool = False) -> None:
+        """The peer's fmtp bounds what we send: LBRR only if it takes it, DRED up to the depth
+        it states (none if it states none, as browsers do, unless `dred_to_any`), RED if
+        both sides agreed it (`red`)."""
         our_dred_max = self.controller.limits.dred_max_ms
-        peer_dred = our_dred_max if remote.dred_ms is None else remote.dred_ms
+        unstated = our_dred_max if dred_to_any else 0
+        peer_dred = unstated if remote.dred_ms is None else remote.dred_ms
         limits = Limits(max_bitrate, fec_allowed=remote.useinbandfec,
-                        dred_max_ms=min(our_dred_max, peer_dred))
+                        dred_max_ms=min(our_dred_max, peer_dred), red_allowed=red)
         self.controller.limits = limits
         log.info("peer states %s; our limits %s", remote, limits)
         self.apply(self.controller.decide(0.0, force=True))

@@ -158,6 +158,11 @@ class CallSpec:
     python_lead_s: float = 1.0         # before the Python peer's speech: jitter buffers settle
     screenshot_at: float | None = None  # seconds into the media; None: no screenshot
     use_lbrr: bool = True              # False: our answer says useinbandfec=0 (a control)
+    red: bool = True                   # the Python peer offers / accepts RED
+    impair_send: str | None = None     # on the Python->browser path, as our RTP leaves
+    fixed: dict | None = None          # a fixed sender configuration (PeerOptions fields)
+    dred_to_any: bool = False
+    chrome_red_copies: int | None = None   # Chrome's RED distance (field trial; default 1)
 
 
 @dataclass
@@ -183,6 +188,25 @@ class CallResult:
     console: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
     isolated: bool = False             # ran in a network namespace with only loopback
+    sent: dict = field(default_factory=dict)   # the Opus packets the Python peer encoded
+
+
+class SentPackets:
+    """What the Python peer's encoder produced: sizes, and how many carried DRED."""
+
+    def __init__(self) -> None:
+        from dred_rtc.opus import Dred, DredParser
+        self._parser, self._dred = DredParser(SAMPLE_RATE), Dred()
+        self.packets = self.bytes = self.with_dred = 0
+
+    def __call__(self, payload: bytes) -> None:
+        self.packets += 1
+        self.bytes += len(payload)
+        self.with_dred += self._parser.parse(payload, self._dred, SAMPLE_RATE, defer=True) > 0
+
+    def summary(self) -> dict:
+        return {"packets": self.packets, "mean_bytes": self.bytes / max(1, self.packets),
+                "with_dred": self.with_dred}
 
 
 async def open_with_hooks(page, url: str) -> None:
@@ -249,9 +273,13 @@ async def run_call(spec: CallSpec, workdir: Path) -> CallResult:
     peer = None
     try:
         signaling = await SignalingClient.connect(server.url, room)
+        sending = {"adaptive": False, **spec.fixed} if spec.fixed else {}
         peer = Peer(PeerOptions(loopback=True, impair=spec.impair, seed=spec.seed, media_timeout=10.0,
-                                use_lbrr=spec.use_lbrr),
+                                use_lbrr=spec.use_lbrr, red=spec.red, impair_send=spec.impair_send,
+                                dred_to_any=spec.dred_to_any, **sending),
                     source=WavSource(pcm=python_input))
+        sent = SentPackets()
+        peer.track.on_payload = sent
         sink = WavSink(workdir / "python_output.wav")
         peer.receiver.sinks.append(sink.write)
         connecting = asyncio.ensure_future(peer.connect(signaling, timeout=30.0))
@@ -259,7 +287,9 @@ async def run_call(spec: CallSpec, workdir: Path) -> CallResult:
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(
                 executable_path=CHROMIUM, headless=True,
-                args=CHROMIUM_FLAGS + [f"--use-file-for-fake-audio-capture={fake_mic}%noloop"])
+                args=CHROMIUM_FLAGS + [f"--use-file-for-fake-audio-capture={fake_mic}%noloop"]
+                + ([f"--force-fieldtrials=WebRTC-Audio-Red-For-Opus/Enabled-{spec.chrome_red_copies}/"]
+                   if spec.chrome_red_copies else []))
             try:
                 page = await browser.new_page(viewport={"width": 800, "height": 900})
                 page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
@@ -333,7 +363,7 @@ async def run_call(spec: CallSpec, workdir: Path) -> CallResult:
             stats_messages_sent=publisher.sent,
             browser_recording=pcm, browser_rtc_stats=rtc_stats, panel=panel, browser_state=state,
             screenshot=screenshot, browser_panel=browser_panel, remote_inbound=remote_inbound,
-            console=console, elapsed_s=time.monotonic() - started)
+            console=console, elapsed_s=time.monotonic() - started, sent=sent.summary())
     finally:
         if console:
             (workdir / "browser_console.log").write_text("\n".join(console) + "\n")

@@ -48,12 +48,13 @@ def clean_call(chromium, speech_clips, tmp_path_factory, artifacts_out):
 
 @pytest.fixture(scope="module")
 def lossy_calls(chromium, speech_clips, tmp_path_factory, artifacts_out):
-    """The same loss on the browser->Python path, with and without useinbandfec=1 in our answer."""
+    """The same loss on the browser->Python path, with and without useinbandfec=1 in our answer;
+    RED is not agreed, so LBRR is Chrome's only redundancy (RED: test_chromium_red.py)."""
     browser_says, python_says = speech_clips
     results = {}
     for name, use_lbrr in (("fec", True), ("no_fec", False)):
         spec = CallSpec(browser_input=browser_says, python_input=python_says, duration=10.0,
-                        impair=LOSS, seed=7, use_lbrr=use_lbrr, screenshot_at=8.0)
+                        impair=LOSS, seed=7, use_lbrr=use_lbrr, red=False, screenshot_at=8.0)
         results[name] = run_call_isolated(spec, tmp_path_factory.mktemp(f"chromium_loss_{name}"))
         copy_artifacts(results[name], artifacts_out / f"loss_{name}" if artifacts_out else None)
         print(f"\nlossy call ({name}): {results[name].elapsed_s:.1f} s, files in {results[name].workdir}")

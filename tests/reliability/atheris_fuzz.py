@@ -7,6 +7,8 @@ Targets (chosen by the first input byte, so one corpus covers all of them):
      the ReceiverTap hands on -> JitterBuffer.insert, interleaved with pulls
   3  the jitter buffer fed an event stream decoded from the input (seq / timestamp / SSRC
      steps, payloads, arrival times, pulls and gaps)
+  4  RED (RFC 2198) payloads: dred_rtc.rtc.red.parse of arbitrary bytes (RedError or blocks
+     that build back to the same bytes), the blocks then into the jitter buffer after a gap
 Every target asserts the same invariants as the hypothesis suite (one 20 ms frame per
 pull, every pull accounted for, bounded buffers, no swallowed errors); a failed assertion
 or any escaping exception is a crash, which libFuzzer saves as `crash-<sha1>`.
@@ -40,6 +42,7 @@ with atheris.instrument_imports(include=["dred_rtc", "aiortc.rtp"]):
 
     from dred_rtc.jitter import JitterBuffer, JitterConfig, ReceivedPacket
     from dred_rtc.opus import Decoder, Dred, DredParser, OpusError, samples_in_packet
+    from dred_rtc.rtc import red
 
 FRAME = 960
 _DECODER = Decoder(48000)
@@ -169,29 +172,50 @@ def _events(fdp: atheris.FuzzedDataProvider) -> None:
     state.finish(undecodable)
 
 
+def _red(data: bytes) -> None:
+    try:
+        blocks = red.parse(data)
+    except red.RedError:
+        return
+    assert blocks and blocks[-1].offset == 0 and red.build(blocks) == data
+    state = _Jitter()   # after a gap of two, so that copies have somewhere to go
+    state.insert(0, 0, 1, _REAL[0] if _REAL else b"\xf8\xff\xfe")
+    copies = tuple((block.offset, block.data) for block in blocks[:-1])
+    state.jb.insert(ReceivedPacket(3, 3 * FRAME, 1, blocks[-1].data, state.now, copies))
+    state.check()
+    for _ in range(6):
+        state.pull(0.02)
+    state.finish(sum(_undecodable(block.data) for block in blocks if block.data))
+
+
 def test_one_input(data: bytes) -> None:
     if not data:
         return
-    target, rest = data[0] % 4, data[1:]
+    target, rest = data[0] % 5, data[1:]
     if target == 0:
         _opus(rest)
     elif target == 1:
         _dred(rest)
     elif target == 2:
         _rtp(atheris.FuzzedDataProvider(rest))
-    else:
+    elif target == 3:
         _events(atheris.FuzzedDataProvider(rest))
+    else:
+        _red(rest)
 
 
 def seed_corpus(directory: str) -> int:
-    """Write real packets (as targets 0-2) into `directory`; returns how many files."""
+    """Write real packets (as targets 0-2, and in RED for 4) into `directory`; returns how many files."""
     from tests.reliability.packets import all_packets
     os.makedirs(directory, exist_ok=True)
     count = 0
-    for index, packet in enumerate(all_packets()):
+    packets = list(all_packets())
+    for index, packet in enumerate(packets):
         rtp = RtpPacket(payload_type=111, sequence_number=index, timestamp=index * 960,
                         ssrc=7, payload=packet).serialize()
-        for target, body in ((0, packet), (1, packet), (2, bytes([len(rtp) % 256]) + rtp)):
+        copy = red.build([red.RedBlock(111, 960, packets[index - 1]), red.RedBlock(111, 0, packet)]) \
+            if index and len(packets[index - 1]) <= red.MAX_LENGTH else red.build([red.RedBlock(111, 0, packet)])
+        for target, body in ((0, packet), (1, packet), (2, bytes([len(rtp) % 256]) + rtp), (4, copy)):
             with open(os.path.join(directory, f"seed-{target}-{index:03d}"), "wb") as handle:
                 handle.write(bytes([target]) + body)
             count += 1

@@ -31,6 +31,7 @@ from aiortc.rtcrtpreceiver import RemoteStreamTrack
 from aiortc.rtp import RtpPacket
 from hypothesis import given, strategies as st
 
+from dred_rtc.rtc.fmtp import RedFormat
 from dred_rtc.rtc.receiver import PlayoutReceiver
 from dred_rtc.rtc.tap import ReceiverTap
 
@@ -38,12 +39,17 @@ from .conftest import CASES, fuzz
 from .strategies import opus_bytes
 
 OPUS_PT = 111
+RED_PT = 63
 SSRC = 0x1EE7C0DE
 _CERTIFICATE = RTCCertificate.generateCertificate()
 
 
 class ReceivePath:
-    """transport -> router -> aiortc receiver -> ReceiverTap -> PlayoutReceiver."""
+    """transport -> router -> aiortc receiver -> ReceiverTap -> PlayoutReceiver; with `red`,
+    RED (payload type RED_PT over OPUS_PT) is negotiated too, as with Chrome."""
+
+    def __init__(self, red: bool = False) -> None:
+        self.red = red
 
     async def __aenter__(self) -> "ReceivePath":
         self.now = 500.0
@@ -53,13 +59,17 @@ class ReceivePath:
         self.rx = PlayoutReceiver(clock=lambda: self.now)
         self.delivered: list[tuple] = []
 
-        def on_packet(seq, timestamp, ssrc, payload, arrival):
+        def on_packet(seq, timestamp, ssrc, payload, arrival, redundancy=()):
             self.delivered.append((seq, timestamp, ssrc, payload))
-            self.rx.on_packet(seq, timestamp, ssrc, payload, arrival)
+            self.rx.on_packet(seq, timestamp, ssrc, payload, arrival, redundancy)
         self.tap = ReceiverTap(self.receiver, on_packet, payload_types={OPUS_PT}, clock=lambda: self.now)
+        codecs = [RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2, payloadType=OPUS_PT)]
+        if self.red:
+            self.tap.red = RedFormat(RED_PT, OPUS_PT)
+            codecs.append(RTCRtpCodecParameters(mimeType="audio/red", clockRate=48000, channels=2,
+                                                payloadType=RED_PT))
         await self.receiver.receive(RTCRtpReceiveParameters(
-            codecs=[RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2,
-                                          payloadType=OPUS_PT)],
+            codecs=codecs,
             headerExtensions=[
                 RTCRtpHeaderExtensionParameters(id=1, uri="urn:ietf:params:rtp-hdrext:sdes:mid"),
                 RTCRtpHeaderExtensionParameters(id=2, uri="urn:ietf:params:rtp-hdrext:ssrc-audio-level")],

@@ -94,3 +94,19 @@ def test_capacity_evicts_oldest(plain_packets):
     assert len(buffer) == 8
     assert buffer.first().ts == 12 * FRAME
     assert buffer.evicted == 12
+
+
+def test_a_red_copy_fills_only_a_missing_unplayed_packet(plain_packets):
+    buffer = PacketBuffer()
+    packets = rtp(plain_packets[:6])
+    for k in (0, 1, 3, 5):
+        buffer.add(packets[k])
+    assert buffer.add_copy(2, 2 * FRAME, plain_packets[2], 9.0) is Insert.STORED
+    assert buffer.at(2 * FRAME).redundant and not buffer.at(3 * FRAME).redundant
+    assert buffer.add_copy(3, 3 * FRAME, plain_packets[3], 9.0) is Insert.DUPLICATE   # its packet is here
+    assert buffer.add_copy(2, 2 * FRAME, plain_packets[2], 9.0) is Insert.DUPLICATE   # a second copy
+    assert buffer.add_copy(4, 4 * FRAME, b"", 9.0) is Insert.INVALID
+    assert buffer.received == 4 and buffer.duplicates == 0 and buffer.highest_seq == 5
+    assert buffer.add(packets[2])[0] is Insert.DUPLICATE   # the original after its copy
+    buffer.consume(5 * FRAME)
+    assert buffer.add_copy(4, 4 * FRAME, plain_packets[4], 9.0) is Insert.LATE

@@ -52,6 +52,17 @@ def test_packet_here_is_decoded_normally(speech_packets, active):
     assert plan.decision is Decision.NORMAL and plan.packet.seq == active and plan.advance
 
 
+def test_a_red_copy_of_the_missing_packet_beats_lbrr_and_dred(speech_packets, active):
+    buffer = store(speech_packets, [active + 1])
+    assert buffer.add_copy(active, active * FRAME, speech_packets[active], 1.0).value == "stored"
+    plan = decider().decide(situation(buffer, active))
+    assert plan.decision is Decision.RED and plan.reason is Reason.RED and plan.packet.seq == active
+    assert plan.samples == FRAME and plan.advance
+    # ... and the copy's own LBRR reaches the frame before it
+    plan = decider(use_dred=False).decide(situation(buffer, active - 1))
+    assert plan.decision is Decision.LBRR and plan.packet.redundant
+
+
 def test_lbrr_from_the_next_packet(speech_packets, active):
     buffer = store(speech_packets, [active + 1])
     plan = decider().decide(situation(buffer, active))

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from dred_rtc.jitter import JitterBuffer, JitterConfig, Operation, PlayedFrame, ReceivedPacket
+from dred_rtc.opus import has_lbrr
 
 from .helpers import FRAME, TICK, encode, play, rtp
 
 def check_partition(buffer: JitterBuffer, ticks: int) -> dict:
     report = buffer.report()
     frames = report["frames"]
-    assert frames["total"] == frames["normal"] + frames["lbrr"] + frames["dred"] + frames["plc"]
+    assert frames["total"] == frames["normal"] + frames["red"] + frames["lbrr"] + frames["dred"] + frames["plc"]
     assert frames["total"] + report["packets"]["idle_pulls"] == ticks
     assert len(buffer.frame_log) == frames["total"]
     return report
@@ -260,3 +262,50 @@ def test_a_call_starts_as_if_lossy_and_a_clean_one_comes_down_in_pauses(speech_p
     assert primed.report()["frames"]["normal"] >= len(packets) - 10
     _, cold = play(packets, 520, JitterConfig(recovery_prior_s=0))
     assert cold.frame_log[0]["delay_ms"] <= 45
+
+
+def _with_red(packets: list[ReceivedPacket], distance: int = 1) -> list[ReceivedPacket]:
+    """The stream as a RED sender sends it: each packet also carries the `distance` before it."""
+    return [replace(p, redundancy=tuple((d * FRAME, packets[k - d].payload)
+                                        for d in range(distance, 0, -1) if k - d >= 0))
+            for k, p in enumerate(packets)]
+
+
+def test_red_copies_rebuild_lost_frames_at_full_quality_and_their_lbrr_one_more(speech_packets):
+    """Singles and pairs lost: a RED copy (distance 1) plays each pair's second frame and the
+    single losses; the copy's own LBRR the pair's first. Without RED only LBRR's one frame."""
+    lost = {k for k in range(20, 280, 13)} | {k + 1 for k in range(20, 280, 26)}
+    config = JitterConfig(use_dred=False)
+    runs = {}
+    for name, packets in (("red", _with_red(rtp(speech_packets[:300]))), ("lbrr", rtp(speech_packets[:300]))):
+        _, buffer = play([p for k, p in enumerate(packets) if k not in lost], 330, config)
+        runs[name] = check_partition(buffer, 330)
+    red, lbrr = runs["red"], runs["lbrr"]
+    assert red["rebuild"]["lost"] == lbrr["rebuild"]["lost"] == len(lost)
+    pairs = [k for k in lost if k + 1 in lost]
+    with_lbrr = sum(has_lbrr(speech_packets[k + 1]) for k in pairs)   # speech has it, pauses not
+    assert with_lbrr >= 4
+    assert red["rebuild"]["red"] == len(lost) - len(pairs) and red["units"]["red"] == len(lost) - len(pairs)
+    assert red["rebuild"]["lbrr"] == with_lbrr and red["rebuild"]["plc"] == len(pairs) - with_lbrr
+    assert red["packets"]["red_copies"] == len(lost) - len(pairs)
+    assert lbrr["rebuild"]["red"] == 0 and lbrr["rebuild"]["rebuilt_fraction"] < 0.75
+    assert abs(red["frames"]["red"] - red["units"]["red"]) <= 2   # frames: by majority of samples
+
+
+def test_a_red_copy_of_a_packet_already_here_or_played_is_a_duplicate_not_a_rebuild(plain_packets):
+    packets = _with_red(rtp(plain_packets[:100]), distance=2)
+    _, buffer = play(packets, 120)
+    report = check_partition(buffer, 120)
+    assert report["frames"]["red"] == 0 and report["packets"]["red_copies"] == 0
+    assert report["rebuild"]["lost"] == 0 and report["packets"]["duplicates"] == 0
+    assert report["packets"]["received"] == 100 and report["frames"]["normal"] >= 99
+
+
+def test_red_copies_that_cannot_be_placed_are_left_out(plain_packets):
+    packets = rtp(plain_packets[:60])
+    odd = [replace(p, redundancy=((FRAME + 7, b"\x00"), (0, p.payload), (-FRAME, p.payload), ("x", b""),
+                                  (FRAME, b"\x03"), (FRAME, b""))) for p in packets]
+    _, buffer = play([p for k, p in enumerate(odd) if k % 10 != 5], 80)
+    report = check_partition(buffer, 80)
+    assert report["frames"]["red"] == 0 and report["packets"]["red_copies"] == 0
+    assert report["packets"]["received"] == 54 and report["packets"]["invalid"] == 0

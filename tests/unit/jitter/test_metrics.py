@@ -77,7 +77,7 @@ def test_figures_read_back_and_describe_the_rebuilt_fraction_per_lost_frame():
     figures = ReceiveFigures.from_report(report)
     assert (figures.rebuilt, figures.concealed, figures.rebuilt_fraction) == (7, 3, 0.7)
     assert figures.rebuild_message() == {"lost": 10, "rebuilt": 7, "concealed": 3, "percent": 70.0,
-                                         "by_source": {"lbrr": 3, "dred": 4, "dred_uncovered": 1,
+                                         "by_source": {"red": 0, "lbrr": 3, "dred": 4, "dred_uncovered": 1,
                                                        "plc": 2}}
     assert "rebuilt 70% of 10 lost" in figures.describe()
     assert ReceiveFigures.from_report({}).rebuilt_fraction is None

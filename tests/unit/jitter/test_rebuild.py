@@ -47,3 +47,12 @@ def test_a_normal_decode_at_a_lost_position_means_it_was_not_lost():
     ledger.lost([7 * FRAME], played_until=None)
     ledger.played(7 * FRAME, FRAME, Plan(Decision.NORMAL, FRAME))
     assert ledger.summary()["lost"] == 0 and ledger.summary()["rebuilt_fraction"] == 1.0
+
+
+def test_a_red_copy_rebuilds_its_frame():
+    ledger = RebuildLedger()
+    ledger.lost([3 * FRAME, 4 * FRAME], played_until=2 * FRAME)
+    ledger.played(3 * FRAME, FRAME, Plan(Decision.RED, FRAME, reason=Reason.RED))
+    ledger.played(4 * FRAME, FRAME, unit(Decision.PLC))
+    summary = ledger.summary()
+    assert (summary["red"], summary["plc"], summary["rebuilt"], summary["lost"]) == (1, 1, 1, 2)

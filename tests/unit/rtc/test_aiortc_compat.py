@@ -16,7 +16,8 @@ import aiortc
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.codecs.opus import OpusEncoder
-from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+from aiortc.rtcrtpparameters import (RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters, RTCRtpParameters,
+                                     RTCRtpSendParameters)
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 
 from dred_rtc.rtc import aiortc_compat
@@ -120,3 +121,83 @@ def test_turn_allocation_uses_aioices_endpoint_and_error_code():
     response.attributes["ERROR-CODE"] = (401, "Unauthorized")
     assert aiortc_compat.turn_error_code(aioice.stun.TransactionFailed(response)) == (401, "Unauthorized")
     assert aiortc_compat.turn_error_code(aioice.stun.TransactionTimeout()) is None
+
+
+def test_red_can_be_registered_and_offered():
+    aiortc_compat.register_red()
+    aiortc_compat.register_red()   # once only
+    reds = [c for c in aiortc.codecs.CODECS["audio"] if c.mimeType.lower() == "audio/red"]
+    assert len(reds) == 1 and reds[0].payloadType == aiortc_compat.RED_PAYLOAD_TYPE
+    # below 96 aiortc keeps its own payload type when answering: ours must be Chrome's 63
+    assert 63 not in aiortc.rtp.DYNAMIC_PAYLOAD_TYPES
+
+    async def offer() -> str:
+        pc = RTCPeerConnection()
+        transceiver = pc.addTransceiver("audio")
+        codecs = RTCRtpSender.getCapabilities("audio").codecs
+        transceiver.setCodecPreferences([c for c in codecs if c.mimeType.lower() in ("audio/opus", "audio/red")])
+        try:
+            return (await pc.createOffer()).sdp
+        finally:
+            await pc.close()
+    sdp = asyncio.run(offer())
+    assert "a=rtpmap:96 opus/48000/2" in sdp and "a=rtpmap:63 red/48000/2" in sdp
+
+
+def test_send_loop_reads_the_payload_type_of_its_codec_per_packet():
+    send = inspect.getsource(RTCRtpSender.send)
+    assert "self._run_rtp(parameters.codecs[0])" in send
+    run = inspect.getsource(RTCRtpSender._run_rtp)
+    assert "payload_type=codec.payloadType" in run and "await self.transport._send_rtp(packet_bytes)" in run
+
+    async def switched():
+        pc = RTCPeerConnection()
+        sender = pc.addTransceiver("audio").sender
+        seen = []
+
+        async def send(parameters):   # stands in for aiortc's send, to see what it gets
+            seen.append(parameters.codecs[0])
+        sender.send = send
+        switch = aiortc_compat.PayloadTypeSwitch(sender)
+        try:
+            params = RTCRtpSendParameters(codecs=[   # RED first, as when we prefer it
+                RTCRtpCodecParameters(mimeType="audio/red", clockRate=48000, channels=2, payloadType=63),
+                RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2, payloadType=111)])
+            await sender.send(params)
+            assert seen[0].mimeType == "audio/opus"   # the send loop's codec: aiortc has no RED encoder
+            switch.payload_type = 63
+            return seen[0].payloadType, params.codecs[1].payloadType, switch.codecs
+        finally:
+            await pc.close()
+    used, given, codecs = asyncio.run(switched())
+    assert used == 63 and given == 111, "the send loop's codec is our copy, the caller's is untouched"
+    # our copy of Opus now stamps 63 on the next packet; RED follows it in the list
+    assert [c.payloadType for c in codecs] == [63, 63] and codecs[1].mimeType == "audio/red"
+
+
+def test_dtls_transport_sends_rtp_and_rtcp_through_one_method():
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+    assert inspect.iscoroutinefunction(RTCDtlsTransport._send_rtp)
+    assert list(inspect.signature(RTCDtlsTransport._send_rtp).parameters) == ["self", "data"]
+
+    class Transport:
+        def __init__(self):
+            self.sent = []
+
+        async def _send_rtp(self, data):
+            self.sent.append(data)
+
+    async def run():
+        transport = Transport()
+        seen = []
+
+        async def stage(data):
+            seen.append(data)   # drops every RTP datagram
+        aiortc_compat.intercept_send_rtp(transport, stage)
+        rtp = RtpPacket(payload_type=111, sequence_number=1, timestamp=2, ssrc=3, payload=b"x").serialize()
+        rtcp = bytes([0x80, 201, 0, 1]) + bytes(4)   # an empty receiver report
+        await transport._send_rtp(rtp)
+        await transport._send_rtp(rtcp)
+        return transport.sent, seen, rtp, rtcp
+    sent, seen, rtp, rtcp = asyncio.run(run())
+    assert seen == [rtp] and sent == [rtcp]

@@ -18,6 +18,7 @@ def _free_port() -> int:
 @pytest.mark.parametrize("args,needle", [
     (["--impair", "lossy:0.2"], "--impair"),
     (["--impair", "bernoulli:1.5"], "--impair"),
+    (["--impair-send", "lossgen:2"], "--impair-send"),
     (["--adaptive", "--bitrate", "32000"], "--adaptive"),
     (["--no-adaptive", "--bitrate", "1000"], "--bitrate"),
     (["--dred-ms", "5000"], "--dred-ms"),
@@ -47,3 +48,16 @@ def test_input_and_mic_together_are_refused(capsys, tmp_path, speech_10s):
     write_wav(wav, speech_10s[:4800])
     assert main(["call", "room", "--server", "http://127.0.0.1:1", "--input", str(wav), "--mic"]) == 2
     assert "either --input or --mic" in capsys.readouterr().err
+
+
+def test_redundancy_flags_reach_the_peer_options():
+    import argparse
+
+    from dred_rtc.rtc.call import peer_options, register
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    defaults = peer_options(parser.parse_args(["call", "room", "--server", "http://x"]))
+    assert defaults.red and not defaults.dred_to_any and defaults.impair_send is None
+    chosen = peer_options(parser.parse_args(["call", "room", "--server", "http://x", "--dred-to-any",
+                                             "--no-red", "--impair-send", "lossgen:0.2"]))
+    assert not chosen.red and chosen.dred_to_any and chosen.impair_send == "lossgen:0.2"

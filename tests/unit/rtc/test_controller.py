@@ -94,13 +94,34 @@ def test_tiny_budget_falls_back_to_lbrr():
     assert "no bits" in reason
 
 
+def test_a_peer_without_dred_gets_lbrr_and_red_copies_within_the_budget():
+    """A browser: no DRED it cannot decode; LBRR, and RED when agreed and the loss is worth
+    it, one copy or two in bursts, the Opus bitrate shared so frame and copies fit."""
+    browser = Limits(max_bitrate=64000, fec_allowed=True, dred_max_ms=0, red_allowed=True)
+    s, reason = choose(0.2, None, browser)
+    assert (s.dred_ms, s.fec, s.red_distance, s.bitrate) == (0, True, 1, 32000)
+    assert "DRED 0 ms" in reason and "RED 1" in reason and "LBRR" in reason
+    bursty, reason = choose(0.2, 2.0, browser)
+    assert (bursty.red_distance, bursty.bitrate) == (2, 21000) and "RED 2" in reason
+    assert choose(0.01, None, browser)[0].red_distance == 0          # LBRR is enough
+    assert choose(0.0, None, browser)[0] == Settings(CLEAN_BITRATE, False, 0, 0)
+    small = Limits(max_bitrate=24000, fec_allowed=True, dred_max_ms=0, red_allowed=True)
+    assert choose(0.2, 2.0, small)[0].red_distance == 0              # a copy would get 12 kb/s
+    not_agreed, reason = choose(0.2, 2.0, Limits(64000, True, 0))
+    assert (not_agreed.red_distance, not_agreed.bitrate) == (0, 64000) and reason.endswith(": LBRR")
+    dred_peer, _ = choose(0.2, 2.0, Limits(64000, True, 1000, red_allowed=True))
+    assert dred_peer.red_distance == 0 and dred_peer.dred_ms > 0    # DRED reaches further
+
+
 @settings(max_examples=300, deadline=None)
 @given(loss=st.floats(0, 1), burst=st.one_of(st.none(), st.floats(1, 60)),
-       budget=st.integers(12000, 256000), fec_ok=st.booleans(), dred_max=st.sampled_from([0, 200, 500, 1040]))
-def test_choice_is_always_within_limits(loss, burst, budget, fec_ok, dred_max):
-    s, reason = choose(loss, burst, Limits(budget, fec_ok, dred_max))
+       budget=st.integers(12000, 256000), fec_ok=st.booleans(), dred_max=st.sampled_from([0, 200, 500, 1040]),
+       red_ok=st.booleans())
+def test_choice_is_always_within_limits(loss, burst, budget, fec_ok, dred_max, red_ok):
+    s, reason = choose(loss, burst, Limits(budget, fec_ok, dred_max, red_ok))
     assert reason
-    assert s.bitrate <= budget
+    assert s.bitrate * (1 + s.red_distance) <= budget
+    assert s.red_distance == 0 or (red_ok and s.dred_ms == 0 and s.bitrate >= 16000)
     assert 0 <= s.dred_ms <= dred_max
     assert fec_ok or not s.fec
     assert 0 <= s.expected_loss <= 50

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
-from dred_rtc.rtc.fmtp import OpusFmtp, opus_params, remote_fmtp, with_opus_fmtp
+from dred_rtc.rtc import aiortc_compat
+from dred_rtc.rtc.fmtp import (OpusFmtp, RedFormat, opus_params, prefer_red, red_format, remote_fmtp,
+                               with_opus_fmtp)
 
 CHROME_AUDIO = """v=0\r
 o=- 1 2 IN IP4 127.0.0.1\r
@@ -70,3 +72,51 @@ def test_receiver_dred_depth_zero_is_stated_and_read_back():
     sdp = with_opus_fmtp(CHROME_AUDIO, OpusFmtp(useinbandfec=True, dred_ms=0))
     assert opus_params(sdp)["ext32-dred-duration"] == "0"
     assert remote_fmtp(sdp).dred_ms == 0
+
+
+def test_red_format_is_red_over_opus_only():
+    assert red_format(CHROME_AUDIO) == RedFormat(red_pt=63, opus_pt=111)
+    assert red_format(CHROME_AUDIO.replace("a=fmtp:63 111/111", "a=fmtp:63 111/111/111")) == RedFormat(63, 111)
+    assert red_format(CHROME_AUDIO.replace("a=fmtp:63 111/111\r\n", "")) == RedFormat(63, 111)
+    assert red_format(CHROME_AUDIO.replace("a=fmtp:63 111/111", "a=fmtp:63 111/9")) is None   # RED over G.722 too
+    assert red_format(CHROME_AUDIO.replace("a=rtpmap:63 red/48000/2\r\n", "")) is None
+    assert red_format("v=0\r\nm=audio 9 RTP/AVP 63\r\na=rtpmap:63 red/48000/2\r\n") is None  # no Opus
+
+
+def test_our_red_fmtp_names_our_opus_payload_type():
+    sdp = CHROME_AUDIO.replace("a=fmtp:63 111/111\r\n", "")   # as aiortc writes it: no fmtp
+    munged = with_opus_fmtp(sdp, OpusFmtp(useinbandfec=True))
+    assert "a=rtpmap:63 red/48000/2\r\na=fmtp:63 111/111\r\n" in munged
+    assert with_opus_fmtp(CHROME_AUDIO.replace("111/111", "9/9"), OpusFmtp()).count("a=fmtp:63 111/111") == 1
+
+
+def test_aiortc_answers_chromes_red_offer_when_preferred():
+    """The real aiortc with RED registered: Chrome's offer of RED is answered with 63 and our
+    fmtp, Opus first (the send loop's codec)."""
+    offer = CHROME_AUDIO.replace("c=IN IP4 0.0.0.0\r\n", "c=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendrecv\r\n"
+                                 "a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n"
+                                 "a=fingerprint:sha-256 " + ":".join(["AB"] * 32) + "\r\na=setup:actpass\r\n"
+                                 "a=rtcp-mux\r\n")
+
+    async def main(prefer_red: bool) -> str:
+        aiortc_compat.register_red()
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        transceiver = pc.addTransceiver("audio", direction="sendrecv")   # as Peer does
+        wanted = {"audio/opus", "audio/red"} if prefer_red else {"audio/opus"}
+        transceiver.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("audio").codecs
+                                         if c.mimeType.lower() in wanted])
+        await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+        answer = await pc.createAnswer()
+        await pc.close()
+        return with_opus_fmtp(answer.sdp, OpusFmtp(useinbandfec=True))
+    with_red, without = asyncio.run(main(True)), asyncio.run(main(False))
+    assert "m=audio 9 UDP/TLS/RTP/SAVPF 111 63" in with_red and red_format(with_red) == RedFormat(63, 111)
+    assert red_format(without) is None
+
+
+def test_prefer_red_moves_only_red_to_the_front():
+    assert "m=audio 9 UDP/TLS/RTP/SAVPF 63 111 9 0\r\n" in prefer_red(CHROME_AUDIO)
+    assert prefer_red(prefer_red(CHROME_AUDIO)) == prefer_red(CHROME_AUDIO)
+    no_red = CHROME_AUDIO.replace("a=rtpmap:63 red/48000/2\r\n", "")
+    assert prefer_red(no_red) == no_red
+    assert red_format(prefer_red(CHROME_AUDIO)) == RedFormat(63, 111)

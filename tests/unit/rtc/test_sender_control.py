@@ -35,6 +35,19 @@ def test_peer_fmtp_bounds_lbrr_and_dred():
     assert not control.track.settings.fec and control.track.settings.dred_ms <= 300
 
 
+def test_a_peer_that_states_no_dred_depth_gets_none_unless_dred_to_any():
+    browser = OpusFmtp(useinbandfec=True)          # what Chrome states: no DRED depth at all
+    control = SenderControl(_Silence(), Limits(64000, True, 1000))
+    decisions = []
+    control.on_decision = decisions.append
+    control.peer_stated(browser, max_bitrate=64000, red=True)
+    assert control.controller.limits == Limits(64000, True, dred_max_ms=0, red_allowed=True)
+    assert control.track.settings.dred_ms == 0 and "DRED 0 ms" in decisions[-1].reason
+    old = SenderControl(_Silence(), Limits(64000, True, 1000))
+    old.peer_stated(browser, max_bitrate=64000, dred_to_any=True)
+    assert old.controller.limits.dred_max_ms == 1000 and old.track.settings.dred_ms > 0
+
+
 def test_receiver_reports_reach_the_controller_once_each_and_observers_hear():
     control = SenderControl(_Silence(), Limits(64000, True, 1000))
     control.track.rtp_sender = _Sender()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from dred_rtc.audio.wavsource import WavSource
+from dred_rtc.rtc.call import status_line
 from dred_rtc.rtc.localsignaling import signaling_pair
 from dred_rtc.rtc.peer import Peer, PeerOptions
 
@@ -37,3 +38,32 @@ def test_impairment_sits_before_aiortc_statistics_and_reaches_the_sender(speech_
     assert r["b_dropped"] == 0 and r["b_tapped"] > 150     # the other direction is clean
     assert r["decoder"] is None                             # aiortc's own decoder is stopped
     assert r["a_report"]["frames"]["lost_network"] > 0
+
+
+def test_red_from_a_real_aiortc_peer_is_unpacked_and_rebuilds_lost_frames(speech_10s):
+    """b states no DRED depth, so a sends LBRR and RED; a's own outgoing RTP is impaired
+    (`impair_send`), b's receiver reports tell a's controller, and b's tap unpacks RED."""
+    async def main():
+        a = Peer(PeerOptions(loopback=True, impair_send="bernoulli:0.2", seed=5), source=WavSource(pcm=speech_10s))
+        b = Peer(PeerOptions(loopback=True, use_dred=False), source=WavSource(pcm=speech_10s))
+        sa, sb = signaling_pair()
+        await asyncio.wait_for(asyncio.gather(a.connect(sa), b.connect(sb)), 20)
+        await asyncio.sleep(5.0)
+        result = dict(a=a.report(), b=b.report(), a_red=a.negotiated.red, b_red=b.negotiated.red,
+                      reasons=[d.reason for d in a.controller.history], a_status=status_line(a),
+                      b_status=status_line(b))
+        await asyncio.gather(a.close(), b.close())
+        return result
+    r = asyncio.run(main())
+    assert r["a_red"] is not None and r["b_red"] is not None
+    sent, received = r["a"]["sender"], r["b"]
+    assert r["a"]["impairment"]["send_dropped"] > 20 and received["rebuild"]["lost"] > 20
+    assert sent["settings"]["dred_ms"] == 0 and sent["settings"]["red_distance"] >= 1
+    assert any("DRED 0 ms" in reason and "RED" in reason for reason in r["reasons"])
+    assert sent["red_packets"] > 150 and received["packets"]["red_malformed"] == 0
+    assert received["packets"]["red_copies"] > 10
+    rebuild = received["rebuild"]
+    print(f"\nRED over aiortc, 20 % loss: {rebuild}; a sent {sent['settings']}")
+    assert rebuild["red"] >= 0.5 * rebuild["lost"] and rebuild["rebuilt_fraction"] >= 0.8, rebuild
+    assert r["a"]["rebuild"]["red"] == 0   # b's side sent a plain Opus stream with DRED
+    assert "RED 1" in r["a_status"] and "(red " in r["b_status"], (r["a_status"], r["b_status"])
