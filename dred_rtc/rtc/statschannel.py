@@ -16,7 +16,7 @@ must exist, which the Peer's own "control" channel (id 0) guarantees.
 
 Messages (JSON text), Python -> browser:
     {"type": "dred-stats", "version": 1, "final": bool, "t": seconds since media start,
-     "frames": {total, lost_network, late, normal, lbrr, dred, plc},   # as in the report
+     "frames": {total, lost_network, late, normal, red, lbrr, dred, plc},   # as in the report
      "loss_percent": 100 * lost_network / (lost_network + packets received by the buffer),
      "bursts": {"count", "mean", "max"}: runs of lost packets (reordering is not loss),
      "rebuild": {"lost", "rebuilt", "concealed", "percent", "by_source": {lbrr, dred,
