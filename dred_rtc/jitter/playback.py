@@ -220,7 +220,7 @@ class Playback:
             return Operation.EXPAND
         if decision is Decision.NORMAL and self._last_operation is Operation.EXPAND:
             return Operation.MERGE
-        return Operation(decision.value)
+        return _operation_of(decision)
 
     def _start(self, now: float) -> bool:
         first = self._buffer.first()
@@ -309,6 +309,18 @@ class Playback:
     def frame_log(self) -> list[dict]:
         """Per played frame: {"frame", "decision", "delay_ms", "target_ms", "action"}."""
         return self._stats.frame_log
+
+
+_OPERATIONS: dict[Decision, Operation] = {}
+
+
+def _operation_of(decision: Decision) -> Operation:
+    """The operation named as the decision, looked up once per decision: Operation(value)
+    is an enum call on every played frame."""
+    operation = _OPERATIONS.get(decision)
+    if operation is None:
+        operation = _OPERATIONS[decision] = Operation(decision.value)
+    return operation
 
 
 def _is_int(value: object) -> bool:

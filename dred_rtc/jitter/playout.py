@@ -81,8 +81,14 @@ class PlayoutQueue:
         self.samples = self.samples[count:]
         if out.size < count:
             out = np.concatenate((out, np.zeros(count - out.size, dtype=np.int16)))
+        if not self.segments:
+            return out, Decision.PLC, None, 0, False
+        head = self.segments[0]
+        position = head.position
+        if head.length >= count:  # the usual frame: one unit fills it, no weighing needed
+            self._take(head, count)
+            return out, head.decision, position, count if head.from_packet else 0, not head.advancing
         weights: dict[Decision, int] = {}
-        position = self.segments[0].position if self.segments else None
         need = count
         from_packet = 0
         expanded = False
@@ -94,11 +100,14 @@ class PlayoutQueue:
                 from_packet += take
             if not segment.advancing:
                 expanded = True
-            segment.length -= take
-            if segment.advancing:
-                segment.position += take
+            self._take(segment, take)
             need -= take
-            if segment.length == 0:
-                self.segments.pop(0)
-        decision = max(weights, key=weights.get) if weights else Decision.PLC
-        return out, decision, position, from_packet, expanded
+        return out, max(weights, key=weights.get), position, from_packet, expanded
+
+    def _take(self, segment: Segment, take: int) -> None:
+        """`take` samples of the head segment were played."""
+        segment.length -= take
+        if segment.advancing:
+            segment.position += take
+        if segment.length == 0:
+            self.segments.pop(0)
