@@ -180,7 +180,8 @@ class Playback:
             frame = PlayedFrame(np.zeros(self.frame, dtype=np.int16), Decision.PLC,
                                 Operation.EXPAND, Stretch.NONE, 0.0, 0.0, None)
         finally:
-            self.dreds.recycle(self._buffer.released)
+            if self._buffer.released:
+                self.dreds.recycle(self._buffer.released)
         return frame
 
     def _pull(self, now: float) -> PlayedFrame:
@@ -220,7 +221,7 @@ class Playback:
             return Operation.EXPAND
         if decision is Decision.NORMAL and self._last_operation is Operation.EXPAND:
             return Operation.MERGE
-        return _operation_of(decision)
+        return _OPERATIONS.get(decision) or Operation(decision.value)
 
     def _start(self, now: float) -> bool:
         first = self._buffer.first()
@@ -311,16 +312,9 @@ class Playback:
         return self._stats.frame_log
 
 
-_OPERATIONS: dict[Decision, Operation] = {}
-
-
-def _operation_of(decision: Decision) -> Operation:
-    """The operation named as the decision, looked up once per decision: Operation(value)
-    is an enum call on every played frame."""
-    operation = _OPERATIONS.get(decision)
-    if operation is None:
-        operation = _OPERATIONS[decision] = Operation(decision.value)
-    return operation
+#: the operation named as each decision (Operation(value) is an enum call on every frame)
+_OPERATIONS = {decision: Operation(decision.value) for decision in Decision
+               if decision.value in {operation.value for operation in Operation}}
 
 
 def _is_int(value: object) -> bool:
