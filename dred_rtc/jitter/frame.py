@@ -8,7 +8,7 @@ import numpy as np
 from .decision import Decision, Operation, Stretch
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlayedFrame:
     """One output frame (frame_ms of int16 mono). `position` is the media position (samples)
     of its first sample, None for silence before playout starts or after a failure."""

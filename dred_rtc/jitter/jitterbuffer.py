@@ -82,12 +82,14 @@ class JitterBuffer(Playback):
 
     # -- the target --------------------------------------------------------------------
     def target_delay(self) -> float:
-        return self.target.ms / 1000.0
+        return (self._target or self.target).ms / 1000.0
 
     @property
     def target(self) -> Target:
         """The current delay target and its reasons, recomputed every `_RETARGET_PACKETS`
-        packets (0.5 s: the jitter histogram moves in such blocks), sooner after a loss."""
+        packets (0.5 s: the jitter histogram moves in such blocks), sooner after a loss.
+        The per-frame paths read `self._target or self.target`: a property call is the
+        larger cost of a read, and inside a pull the target is already set."""
         if self._target is None:
             self._since_target = 0
             self._target = choose_target(floor_ms=self.config.min_delay_ms,
@@ -123,7 +125,8 @@ class JitterBuffer(Playback):
         return Context(self._buffer, self._play_ts, self._last_seq,
                        delay=waited + len(self._queue) / self.sample_rate, target=target,
                        waited=waited, horizon=self._delay.horizon_ms / 1000.0 + 0.005,
-                       max_delay=self.target.budget_ms / 1000.0, in_pause=self._in_pause)
+                       max_delay=(self._target or self.target).budget_ms / 1000.0,
+                       in_pause=self._in_pause)
 
     def _next_plan(self, now: float, target: float) -> Plan:
         return self.policy.decide(self._context(now, target))
@@ -144,8 +147,9 @@ class JitterBuffer(Playback):
         if not self.config.stretch:
             return
         delay = now + len(self._queue) / self.sample_rate - self._delay.nominal_arrival(self._play_ts)
-        change = self.policy.adjust(delay - target, delay - self.target.budget_ms / 1000.0,
-                                    self.target.jitter_ms / 1000.0 - delay)
+        current = self._target or self.target
+        change = self.policy.adjust(delay - target, delay - current.budget_ms / 1000.0,
+                                    current.jitter_ms / 1000.0 - delay)
         if change is None:
             return
         self._decode_ahead(now, target)

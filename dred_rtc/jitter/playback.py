@@ -199,7 +199,8 @@ class Playback:
             frame = PlayedFrame(np.zeros(self.frame, dtype=np.int16), Decision.PLC,
                                 Operation.EXPAND, Stretch.NONE, 0.0, 0.0, None)
         finally:
-            self.dreds.recycle(self._buffer.released)
+            if self._buffer.released:
+                self.dreds.recycle(self._buffer.released)
         return frame
 
     def _pull(self, now: float) -> PlayedFrame:
@@ -239,7 +240,7 @@ class Playback:
             return Operation.EXPAND
         if decision is Decision.NORMAL and self._last_operation is Operation.EXPAND:
             return Operation.MERGE
-        return Operation(decision.value)
+        return _OPERATIONS.get(decision) or Operation(decision.value)
 
     def _start(self, now: float) -> bool:
         first = self._buffer.first()
@@ -328,6 +329,11 @@ class Playback:
     def frame_log(self) -> list[dict]:
         """Per played frame: {"frame", "decision", "delay_ms", "target_ms", "action"}."""
         return self._stats.frame_log
+
+
+#: the operation named as each decision (Operation(value) is an enum call on every frame)
+_OPERATIONS = {decision: Operation(decision.value) for decision in Decision
+               if decision.value in {operation.value for operation in Operation}}
 
 
 def _is_int(value: object) -> bool:

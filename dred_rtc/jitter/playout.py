@@ -9,6 +9,7 @@ source that filled most of it and its playout delay can be measured.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 
 import numpy as np
 
@@ -81,24 +82,41 @@ class PlayoutQueue:
         self.samples = self.samples[count:]
         if out.size < count:
             out = np.concatenate((out, np.zeros(count - out.size, dtype=np.int16)))
-        weights: dict[Decision, int] = {}
-        position = self.segments[0].position if self.segments else None
+        if not self.segments:
+            return out, Decision.PLC, None, 0, False
+        head = self.segments[0]
+        position = head.position
+        if head.length >= count:  # the usual frame: one unit fills it, no weighing needed
+            self._take(head, count)
+            return out, head.decision, position, count if head.from_packet else 0, not head.advancing
+        # [decision, samples] in order of first appearance, matched by identity: a dict keyed
+        # by the enum would hash it in Python on every frame
+        weights: list[list] = []
         need = count
         from_packet = 0
         expanded = False
         while need > 0 and self.segments:
             segment = self.segments[0]
             take = min(need, segment.length)
-            weights[segment.decision] = weights.get(segment.decision, 0) + take
+            for entry in weights:
+                if entry[0] is segment.decision:
+                    entry[1] += take
+                    break
+            else:
+                weights.append([segment.decision, take])
             if segment.from_packet:
                 from_packet += take
             if not segment.advancing:
                 expanded = True
-            segment.length -= take
-            if segment.advancing:
-                segment.position += take
+            self._take(segment, take)
             need -= take
-            if segment.length == 0:
-                self.segments.pop(0)
-        decision = max(weights, key=weights.get) if weights else Decision.PLC
-        return out, decision, position, from_packet, expanded
+        return out, max(weights, key=itemgetter(1))[0], position, from_packet, expanded
+
+    def _take(self, segment: Segment, take: int) -> None:
+        """`take` samples of the head segment were played."""
+        segment.length -= take
+        if segment.advancing:
+            segment.position += take
+        if segment.length == 0:
+            self.segments.pop(0)
+

@@ -21,6 +21,9 @@ seconds.
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_right
+
 import numpy as np
 
 _PRIOR_LOSS = 0.10          # the sender's controller assumes as much (rtc/controller.PRIOR_LOSS)
@@ -42,6 +45,9 @@ class RecoveryEstimator:
         # forget_per_s 0.95: a frame lost 14 s ago weighs half, 2 minutes ago nothing to speak of
         self._forget_frame = forget_per_s ** (frame_ms / 1000.0)
         self._needs = np.zeros(int(max_ms / bucket_ms) + 1)  # weight of lost frames per need
+        self._delays = np.arange(len(self._needs)) * bucket_ms   # the delay each bucket stands for
+        self._delay_list = self._delays.tolist()                 # the same, for bisect
+        self._rebuilt: dict[int, float] = {}  # rebuilt_at by bucket until the histogram changes
         self._lost = 0.0     # weight of all lost frames (rebuildable or not)
         self._frames = 0.0   # weight of all frames
         self._count = 0      # frames seen (fast start: the first ones are averaged)
@@ -54,6 +60,7 @@ class RecoveryEstimator:
         self._lost = _PRIOR_LOSS * self._frames
         self._needs[self._bucket(self.prior_need_ms)] = _PRIOR_REBUILDABLE * self._lost
         self._count = self.prior_frames
+        self._rebuilt.clear()
 
     def _age(self, frames: int) -> None:
         """Forget for `frames` new frames; early on, forget less so the first seconds count.
@@ -88,10 +95,11 @@ class RecoveryEstimator:
             if reaches[distance - 1]:
                 need = relative_ms + distance * self.frame_ms + self.margin_ms
                 self._needs[self._bucket(need)] += 1.0
+        self._rebuilt.clear()
 
     def _bucket(self, ms: float) -> int:
         """Bucket i holds needs in ((i - 1) x bucket, i x bucket]: a delay of i x bucket covers it."""
-        return min(len(self._needs) - 1, max(0, int(np.ceil(ms / self.bucket_ms - 1e-9))))
+        return min(len(self._needs) - 1, max(0, math.ceil(ms / self.bucket_ms - 1e-9)))
 
     # -- answers -------------------------------------------------------------------------
     @property
@@ -103,32 +111,40 @@ class RecoveryEstimator:
         """Of the lost frames, those some received redundancy reaches (at unlimited delay)."""
         return float(self._needs.sum() / self._lost) if self._lost > 0 else 0.0
 
-    def rebuilt_curve(self) -> tuple[np.ndarray, np.ndarray]:
-        """(delay_ms per bucket, fraction of ALL frames rebuilt at that playout delay)."""
-        delays = np.arange(len(self._needs)) * self.bucket_ms
-        if self._frames <= 0:
-            return delays, np.zeros(len(self._needs))
-        return delays, np.cumsum(self._needs) / self._frames
-
     def best_delay(self, low_ms: float, high_ms: float, price_per_frame_ms: float) -> tuple[float, float]:
         """The delay in [low_ms, high_ms] that maximises rebuilt fraction - price x delay.
 
         `price_per_frame_ms`: the fraction of all frames that one more frame of delay (20 ms)
         must rebuild to be worth it. Returns (delay_ms, fraction of all frames rebuilt there).
+        The candidates are `low_ms` and the bucket delays above it up to `high_ms`; the
+        lowest wins a tie. This runs on every retarget, so the buckets inside are found by
+        bisection and only their prefix of the curve is summed.
         """
-        delays, rebuilt = self.rebuilt_curve()
         if high_ms <= low_ms:
             return high_ms, self.rebuilt_at(high_ms)
-        inside = (delays > low_ms) & (delays <= high_ms)
-        candidates = np.concatenate(([low_ms], delays[inside]))
-        gains = np.concatenate(([self.rebuilt_at(low_ms)], rebuilt[inside]))
-        utility = gains - price_per_frame_ms * candidates / self.frame_ms
+        best_ms, best_gain = float(low_ms), self.rebuilt_at(low_ms)
+        first = bisect_right(self._delay_list, low_ms)
+        last = bisect_right(self._delay_list, high_ms)
+        if last <= first:
+            return best_ms, best_gain
+        delays = self._delays[first:last]
+        if self._frames > 0:
+            gains = (np.cumsum(self._needs[:last]) / self._frames)[first:]
+        else:
+            gains = np.zeros(last - first)
+        utility = gains - price_per_frame_ms * delays / self.frame_ms
         best = int(np.argmax(utility))
-        return float(candidates[best]), float(gains[best])
+        if utility[best] > best_gain - price_per_frame_ms * low_ms / self.frame_ms:
+            best_ms, best_gain = float(delays[best]), float(gains[best])
+        return best_ms, best_gain
 
     def rebuilt_at(self, delay_ms: float) -> float:
-        """Fraction of all frames rebuilt at playout delay `delay_ms`."""
+        """Fraction of all frames rebuilt at playout delay `delay_ms` (kept per bucket until
+        the histogram changes: a retarget asks for the same delay twice)."""
         if self._frames <= 0:
             return 0.0
         index = min(len(self._needs) - 1, int(delay_ms / self.bucket_ms + 1e-9))
-        return float(self._needs[: index + 1].sum() / self._frames)
+        rebuilt = self._rebuilt.get(index)
+        if rebuilt is None:
+            rebuilt = self._rebuilt[index] = float(self._needs[: index + 1].sum() / self._frames)
+        return rebuilt

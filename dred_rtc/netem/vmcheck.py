@@ -30,6 +30,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Callable
 
 from .backends import start_impairment
 from .namespaces import Link, LinkSession, _alive, list_namespaces, ours, pids_in, run, spawn, stop
@@ -289,21 +290,30 @@ def summary_lines(report: dict) -> list[str]:
     return lines
 
 
-def main(argv: list[str] | None = None) -> int:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--seconds", type=float, default=10.0, help="speech per demo call")
     parser.add_argument("--compare", action="store_true", help="also the nfqueue backend")
     parser.add_argument("--plcmos", action="store_true", help="score the received WAVs")
     parser.add_argument("--only", action="append", help="run only these steps (repeatable)")
-    args = parser.parse_args(argv)
-    out = args.out.resolve()
-    from ..cache import cache_dir
+    return parser.parse_args(argv)
+
+
+def _new_report(out: Path) -> dict:
+    """The guest's kernel and netem support, and what the host's script and the guest's init
+    wrote about the boot."""
     report: dict = {"kernel": platform.release(), "netem_support": netem_support().reason,
                     "steps": {}}
     for name, key, kind in (("boot-seconds", "boot_seconds", float), ("accel", "accel", str)):
         if (out / name).exists():   # written by scripts/netem_vm.sh and the guest's init
             report[key] = kind((out / name).read_text().strip())
+    return report
+
+
+def _steps(args: argparse.Namespace, out: Path) -> dict[str, Callable[[], dict]]:
+    """The checks by name, in the order they run; the nfqueue ones with --compare."""
+    from ..cache import cache_dir
     steps = {
         "netem-bernoulli": lambda: demo("netem", SETTINGS["bernoulli"], out / "netem-bernoulli", args.seconds),
         "netem-gilbert": lambda: demo("netem", SETTINGS["gilbert"], out / "netem-gilbert", args.seconds),
@@ -321,27 +331,31 @@ def main(argv: list[str] | None = None) -> int:
                                             args.seconds),
             "nfqueue-rate": lambda: rate("nfqueue", out / "nfqueue-rate"),
         })
-    # the nfqueue backend looks for /proc/net/netfilter/nfnetlink_queue, which a modular
-    # kernel has only once the module is in (on the host it is built in)
-    run(["modprobe", "nfnetlink_queue"], check=False)
-    failed = 0
-    for name, step in steps.items():
-        if args.only and name not in args.only:
-            continue
-        print(f"[vmcheck] {name} ...", flush=True)
-        started = time.monotonic()
-        try:
-            result = step()
-        except Exception as error:  # recorded for the host's test, which fails on it
-            result = {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc(),
-                      "left": _wait_clean()}
-            failed += 1
-        result["seconds"] = time.monotonic() - started
-        report["steps"][name] = result
-        print(f"[vmcheck] {name}: {result['seconds']:.0f} s"
-              + (f" ERROR {result['error']}" if "error" in result else ""), flush=True)
-        (out / "vmcheck.json").write_text(json.dumps(report, indent=1, default=str))
-    if args.plcmos:
+    return steps
+
+
+def _run_step(name: str, step: Callable[[], dict]) -> tuple[dict, bool]:
+    """One check, timed: (its result, whether it raised). An exception is its result (the
+    host's test fails on it)."""
+    print(f"[vmcheck] {name} ...", flush=True)
+    started = time.monotonic()
+    raised = False
+    try:
+        result = step()
+    except Exception as error:  # recorded for the host's test, which fails on it
+        result = {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc(),
+                  "left": _wait_clean()}
+        raised = True
+    result["seconds"] = time.monotonic() - started
+    print(f"[vmcheck] {name}: {result['seconds']:.0f} s"
+          + (f" ERROR {result['error']}" if "error" in result else ""), flush=True)
+    return result, raised
+
+
+def _finish(report: dict, out: Path, plcmos: bool) -> None:
+    """PLCMOS scores if asked for (extra figures: their failure is noted, not fatal), then
+    the report and its summary."""
+    if plcmos:
         try:
             plcmos_scores(report)
         except Exception as error:  # scores are extra figures, not the check
@@ -350,8 +364,25 @@ def main(argv: list[str] | None = None) -> int:
     lines = summary_lines(report)
     (out / "summary.txt").write_text("\n".join(lines) + "\n")
     print("\n".join(lines), flush=True)
-    return 1 if failed else 0
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    out = args.out.resolve()
+    report = _new_report(out)
+    steps = _steps(args, out)
+    # the nfqueue backend looks for /proc/net/netfilter/nfnetlink_queue, which a modular
+    # kernel has only once the module is in (on the host it is built in)
+    run(["modprobe", "nfnetlink_queue"], check=False)
+    failed = 0
+    for name, step in steps.items():
+        if args.only and name not in args.only:
+            continue
+        report["steps"][name], raised = _run_step(name, step)
+        failed += raised
+        (out / "vmcheck.json").write_text(json.dumps(report, indent=1, default=str))
+    _finish(report, out, args.plcmos)
+    return 1 if failed else 0
 
 if __name__ == "__main__":
     sys.exit(main())
