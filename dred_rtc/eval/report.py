@@ -13,6 +13,7 @@ import numpy as np
 
 from .conditions import (FIXED_LOSSY, HUMAN_LADDER, LADDER, REFERENCE_CLEAN, REFERENCE_FIGURES)
 from .metrics import plcmos_names
+from .runner import MOUTH_TO_EAR
 from .statistics import Estimate, mean_ci, paired_difference, significant
 
 DECISIONS = ("normal", "lbrr", "dred", "plc")
@@ -182,8 +183,9 @@ def _mean_entries(table, metrics: Sequence[str]) -> list[dict]:
         totals["late"] = int(sum(row["frames"]["late"] for row in group))
         entry["decisions"] = totals
         entry["loss_measured"] = round(float(np.mean([row["loss_measured"] for row in group])), 4)
-        entry["delay_ms"] = {"mean": round(float(np.mean([row["delay_ms"]["mean"] for row in group])), 2),
-                             "p95": round(float(np.mean([row["delay_ms"]["p95"] for row in group])), 2)}
+        entry["delay_ms"] = {key: round(float(np.mean([row["delay_ms"][key] for row in group])), 2)
+                             for key in ("mean", "p95", *MOUTH_TO_EAR)
+                             if all(key in row["delay_ms"] for row in group)}
         entries.append(entry)
     return entries
 
@@ -563,17 +565,26 @@ def _decisions_markdown(means: dict[tuple, dict], order: list[str]) -> list[str]
     quality figure was bought with."""
     lines = ["## Decisions and playout delay", "",
              "Frames played by decision (summed over clips), network loss measured, mean / p95 "
-             "playout delay (mean over clips).", "",
-             "| bitrate | loss | policy | condition | normal | lbrr | dred | plc | lost | delay mean / p95 ms |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "playout (buffer) delay and mean / p95 mouth-to-ear delay (capture to playout: "
+             "packetisation, look-ahead, network, buffer; means over clips).", "",
+             "| bitrate | loss | policy | condition | normal | lbrr | dred | plc | lost "
+             "| delay mean / p95 ms | mouth-to-ear mean / p95 ms |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for key in sorted(means, key=lambda k: (k[0], str(k[1]), k[2], order.index(k[3]) if k[3] in order else 99)):
         e = means[key]
         d = e["decisions"]
         lines.append(f"| {key[0] // 1000}k | {key[1]} | {key[2]} | {key[3]} | {d['normal']} | "
                      f"{d['lbrr']} | {d['dred']} | {d['plc']} | {100 * e['loss_measured']:.1f}% | "
-                     f"{e['delay_ms']['mean']:.0f} / {e['delay_ms']['p95']:.0f} |")
+                     f"{e['delay_ms']['mean']:.0f} / {e['delay_ms']['p95']:.0f} | "
+                     f"{_mouth_to_ear_cell(e['delay_ms'])} |")
     lines.append("")
     return lines
+
+
+def _mouth_to_ear_cell(delay: dict) -> str:
+    if "mouth_to_ear_mean" not in delay:
+        return "–"
+    return f"{delay['mouth_to_ear_mean']:.0f} / {delay['mouth_to_ear_p95']:.0f}"
 
 
 def _ladder_markdown(entries: list[dict], bitrates: list[int], policies: list[str],

@@ -14,9 +14,11 @@ curve into a delay.
 
 A call starts from a prior, as the sender's controller does (it assumes 10 % loss until the
 first receiver report): `prior_frames` frames of which 10 % were lost, half of them
-rebuildable at `prior_need_ms`. It weighs as much as that many real frames, so a lossy call's
-first bursts find the delay already there, and a clean call's evidence outweighs it within
-seconds.
+rebuildable at `prior_need_ms`, kept apart from the evidence and fading with a half-life of
+its own length. A lossy call's first bursts find the delay already there and its own losses
+take over within a second or two; a clean call is rid of it within a few seconds (a prior
+that only the count of clean frames dilutes held a clean call at its delay budget for tens
+of seconds at a low delay price).
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ class RecoveryEstimator:
         self.prior_need_ms = prior_need_ms
         # forget_per_s 0.95: a frame lost 14 s ago weighs half, 2 minutes ago nothing to speak of
         self._forget_frame = forget_per_s ** (frame_ms / 1000.0)
+        self._prior_fade = 0.5 ** (1.0 / prior_frames) if prior_frames > 0 else 0.0
+        self._prior_bucket = self._bucket_of(prior_need_ms, max_ms, bucket_ms)
+        self._prior = 0.0    # weight of what is left of the prior, in frames
         self._needs = np.zeros(int(max_ms / bucket_ms) + 1)  # weight of lost frames per need
         self._delays = np.arange(len(self._needs)) * bucket_ms   # the delay each bucket stands for
         self._delay_list = self._delays.tolist()                 # the same, for bisect
@@ -56,10 +61,9 @@ class RecoveryEstimator:
     def reset(self) -> None:
         """Back to the prior (a new stream)."""
         self._needs[:] = 0.0
-        self._frames = float(self.prior_frames)
-        self._lost = _PRIOR_LOSS * self._frames
-        self._needs[self._bucket(self.prior_need_ms)] = _PRIOR_REBUILDABLE * self._lost
-        self._count = self.prior_frames
+        self._frames = self._lost = 0.0
+        self._count = 0
+        self._prior = float(self.prior_frames)
         self._rebuilt.clear()
 
     def _age(self, frames: int) -> None:
@@ -68,6 +72,7 @@ class RecoveryEstimator:
         Past the fast start the factor is constant, so n frames age in one step (this runs
         for every packet)."""
         steady = self._forget_frame
+        self._prior *= self._prior_fade ** frames
         while frames > 0 and 1.0 - 1.0 / (self._count + 2) < steady:  # fast start
             self._count += 1
             frames -= 1
@@ -98,18 +103,36 @@ class RecoveryEstimator:
         self._rebuilt.clear()
 
     def _bucket(self, ms: float) -> int:
-        """Bucket i holds needs in ((i - 1) x bucket, i x bucket]: a delay of i x bucket covers it."""
-        return min(len(self._needs) - 1, max(0, math.ceil(ms / self.bucket_ms - 1e-9)))
+        return self._bucket_of(ms, self.max_ms, self.bucket_ms)
 
-    # -- answers -------------------------------------------------------------------------
+    @staticmethod
+    def _bucket_of(ms: float, max_ms: float, bucket_ms: float) -> int:
+        """Bucket i holds needs in ((i - 1) x bucket, i x bucket]: a delay of i x bucket covers it."""
+        return min(int(max_ms / bucket_ms), max(0, math.ceil(ms / bucket_ms - 1e-9)))
+
+    # -- answers: the evidence plus what is left of the prior ----------------------------
+    @property
+    def _prior_lost(self) -> float:
+        return _PRIOR_LOSS * self._prior
+
+    @property
+    def _prior_rebuildable(self) -> float:
+        return _PRIOR_REBUILDABLE * self._prior_lost
+
+    @property
+    def _all_frames(self) -> float:
+        return self._frames + self._prior
+
     @property
     def loss_fraction(self) -> float:
-        return self._lost / self._frames if self._frames > 0 else 0.0
+        frames = self._all_frames
+        return (self._lost + self._prior_lost) / frames if frames > 0 else 0.0
 
     @property
     def rebuildable_fraction(self) -> float:
         """Of the lost frames, those some received redundancy reaches (at unlimited delay)."""
-        return float(self._needs.sum() / self._lost) if self._lost > 0 else 0.0
+        lost = self._lost + self._prior_lost
+        return float((self._needs.sum() + self._prior_rebuildable) / lost) if lost > 0 else 0.0
 
     def best_delay(self, low_ms: float, high_ms: float, price_per_frame_ms: float) -> tuple[float, float]:
         """The delay in [low_ms, high_ms] that maximises rebuilt fraction - price x delay.
@@ -128,8 +151,12 @@ class RecoveryEstimator:
         if last <= first:
             return best_ms, best_gain
         delays = self._delays[first:last]
-        if self._frames > 0:
-            gains = (np.cumsum(self._needs[:last]) / self._frames)[first:]
+        frames = self._all_frames
+        if frames > 0:
+            curve = np.cumsum(self._needs[:last])
+            if self._prior_bucket < last:
+                curve[self._prior_bucket:] += self._prior_rebuildable
+            gains = (curve / frames)[first:]
         else:
             gains = np.zeros(last - first)
         utility = gains - price_per_frame_ms * delays / self.frame_ms
@@ -141,10 +168,12 @@ class RecoveryEstimator:
     def rebuilt_at(self, delay_ms: float) -> float:
         """Fraction of all frames rebuilt at playout delay `delay_ms` (kept per bucket until
         the histogram changes: a retarget asks for the same delay twice)."""
-        if self._frames <= 0:
+        frames = self._all_frames
+        if frames <= 0:
             return 0.0
         index = min(len(self._needs) - 1, int(delay_ms / self.bucket_ms + 1e-9))
         rebuilt = self._rebuilt.get(index)
         if rebuilt is None:
-            rebuilt = self._rebuilt[index] = float(self._needs[: index + 1].sum() / self._frames)
+            prior = self._prior_rebuildable if index >= self._prior_bucket else 0.0
+            rebuilt = self._rebuilt[index] = float((self._needs[: index + 1].sum() + prior) / frames)
         return rebuilt

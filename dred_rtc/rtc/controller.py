@@ -83,9 +83,12 @@ def dred_depth_ms(burst: float, limit: int) -> int:
 
 
 def usable_depth_ms(budget_ms: float) -> int:
-    """The deepest DRED a receiver can play: it waits at most its delay budget for the packet
-    after a loss, and libopus's coverage reaches one frame past the coded depth."""
-    return max(40, _round_up(budget_ms + 20, 20))
+    """The deepest DRED a receiver can play. It waits at most its delay budget B for the packet
+    after a loss, so it rebuilds frames up to B back from that packet; libopus's coverage
+    reaches one frame past what DRED codes, and DRED codes about a frame less than its
+    duration (in 40 ms chunks), so a duration of B rounded up to a frame covers them. Deeper
+    DRED is never played and its bits come out of the main codec (ESTOI falls with depth)."""
+    return max(40, _round_up(budget_ms, 20))
 
 
 #: a receiver that cannot wait two frames for redundancy only ever gets LBRR's one frame in time

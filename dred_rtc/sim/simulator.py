@@ -99,6 +99,8 @@ def simulate(pcm: np.ndarray, options: SimOptions, *, progress: bool = False) ->
     retimed = _retime(played.frames, played.starts, skip, n)
 
     report = buffer.report()
+    if options.policy == "realtime":
+        report["delay_ms"].update(_mouth_to_ear(played, skip, n))
     network_lost = int(lost[:input_frames].sum())
     report["frames"]["lost_network_inferred"] = report["frames"]["lost_network"]
     report["frames"]["lost_network"] = network_lost
@@ -223,6 +225,7 @@ class _Played:
     def __init__(self) -> None:
         self.frames: list[np.ndarray] = []
         self.starts: list[int] = []
+        self.times: list[float] = []   # when each frame began to play (s)
         self.first_ext: int | None = None
         self.lead = 0
 
@@ -264,10 +267,25 @@ def _play(buffer: Playback, packets: list[ReceivedPacket], options: SimOptions, 
             break
         played.frames.append(frame.pcm)
         played.starts.append(relative)
+        played.times.append(now)
         covered_until = relative
         if progress and j % 500 == 0:
             print(f"[simulate] {j * FRAME_SECONDS:6.1f} s of playout", file=sys.stderr)
     return played
+
+
+def _mouth_to_ear(played: _Played, skip: int, n: int) -> dict:
+    """From capturing an input sample to playing it (ms), over the frames that play the input:
+    packetisation, encoder look-ahead, network transit and buffer delay, all measured (input
+    sample i is captured at i / 48000 s; the frame starting at media position p plays it
+    p - skip samples in). What the delay budget is meant to bound."""
+    starts = np.asarray(played.starts, dtype=float) - skip
+    inside = (starts >= 0) & (starts < n)
+    if not inside.any():
+        return {}
+    ms = 1000.0 * (np.asarray(played.times)[inside] - starts[inside] / SAMPLE_RATE)
+    return {"mouth_to_ear_mean": round(float(ms.mean()), 3),
+            "mouth_to_ear_p95": round(float(np.percentile(ms, 95)), 3)}
 
 
 def _retime(frames: list[np.ndarray], starts: list[int], skip: int, n: int) -> np.ndarray:

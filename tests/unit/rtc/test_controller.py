@@ -64,17 +64,18 @@ def test_peer_fmtp_is_honoured():
 
 
 def test_dred_is_no_deeper_than_the_receiver_can_wait():
-    """A receiver with a 120 ms delay budget never plays DRED from further back than that plus
-    a frame: deeper DRED only takes bits from the main codec."""
+    """A receiver with a 120 ms delay budget rebuilds frames at most 120 ms back from the packet
+    after a loss, which a 120 ms DRED duration covers (coverage reaches a frame past what
+    DRED codes): deeper DRED only takes bits from the main codec."""
     deep, _ = choose(0.2, 6.0, Limits(max_bitrate=64000))
     capped, _ = choose(0.2, 6.0, Limits(max_bitrate=64000), usable_ms=120.0)
-    assert deep.dred_ms > 160 and capped.dred_ms == usable_depth_ms(120.0) == 140
+    assert deep.dred_ms > 160 and capped.dred_ms == usable_depth_ms(120.0) == 120
     assert capped.bitrate == deep.bitrate and capped.expected_loss == deep.expected_loss
 
 
 def test_a_receiver_that_cannot_wait_gets_lbrr():
     s, reason = choose(0.2, 6.0, Limits(max_bitrate=64000), usable_ms=30.0)
-    assert s.fec and s.dred_ms == 60 and "waits at most 30 ms" in reason
+    assert s.fec and s.dred_ms == 40 and "waits at most 30 ms" in reason
     no_lbrr, _ = choose(0.2, 6.0, Limits(max_bitrate=64000, fec_allowed=False), usable_ms=30.0)
     assert not no_lbrr.fec  # the peer's fmtp still rules
 
@@ -85,7 +86,7 @@ def test_controller_uses_the_receivers_budget_once_told():
     c.observe_loss(0.2, 1.0)
     assert c.target()[0].dred_ms > 200
     c.observe_playout(80.0, 1.5)
-    assert c.target()[0].dred_ms == usable_depth_ms(80.0) == 100
+    assert c.target()[0].dred_ms == usable_depth_ms(80.0) == 80
 
 
 def test_tiny_budget_falls_back_to_lbrr():
