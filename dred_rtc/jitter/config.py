@@ -21,7 +21,7 @@ class JitterConfig:
     min_delay_ms: int = 30
     max_delay_ms: int | None = None
     mouth_to_ear_ms: int = 150
-    delay_price: float = 0.0003
+    delay_price: float = 0.0003    # one frame in 3,300 per 20 ms (docs/decisions.md)
     recovery_prior_s: float = 1.0   # the start assumes this much call at 10 % loss (0: none)
     wait_in_pauses: bool = True     # a loss that starts in a pause may lengthen the pause
     patience: bool = False          # also conceal in speech while waiting for redundancy

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from dred_rtc.jitter.config import JitterConfig
 from dred_rtc.jitter.recovery import RecoveryEstimator
 
 
@@ -63,3 +64,20 @@ def test_old_losses_are_forgotten():
     assert estimator.best_delay(20, 400, 0.001)[0] == 20
     estimator.reset()
     assert estimator.loss_fraction == 0 and estimator.rebuilt_at(400) == 0
+
+
+def test_the_prior_fades_on_a_clean_call_and_gives_way_to_real_losses():
+    """1 s of 10 % loss as the prior, halving every second: a clean call is rid of it within
+    about 4 s at the default price, while real bursts keep the delay wherever they need it."""
+    price = JitterConfig.delay_price
+    clean = RecoveryEstimator(prior_frames=50)
+    assert clean.best_delay(20, 400, price)[0] == 150 and clean.loss_fraction == pytest.approx(0.1)
+    for _ in range(50):
+        clean.received(0, 0.0, [])
+    assert clean.best_delay(20, 400, price)[0] == 150     # one clean second: still primed
+    for _ in range(200):
+        clean.received(0, 0.0, [])
+    assert clean.best_delay(20, 400, price)[0] == 20      # five: the prior is gone
+    lossy = RecoveryEstimator(prior_frames=50, margin_ms=10.0)
+    bursts(lossy, length=3, every=10, count=50, reach=3)  # 10 s of 3-frame bursts
+    assert lossy.best_delay(20, 400, price)[0] == 70 and lossy.loss_fraction == pytest.approx(0.3, abs=0.02)
