@@ -27,14 +27,10 @@ CHROMIUM_FLAGS = [
 
 def chromium_unavailable() -> str | None:
     """Why headless Chromium cannot run here (None: it can)."""
-    try:
-        import playwright.async_api  # noqa: F401
-    except ImportError:
-        return ("Python package playwright is not installed (`make setup` installs the "
-                "`browser` extra: pip install -e '.[browser]')")
-    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
-        return (f"{CHROMIUM} not found: install the Debian package chromium "
-                "(`make setup` does, via scripts/system_deps.sh)")
+    from .harness import not_installed
+    missing = not_installed("playwright.async_api", "playwright", CHROMIUM, "chromium")
+    if missing:
+        return missing
     try:
         probe = subprocess.run([CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu",
                                 "--dump-dom", "data:text/html,<p>ok</p>"],

@@ -74,14 +74,10 @@ PREFS = {
 
 def firefox_unavailable() -> str | None:
     """Why headless Firefox with PulseAudio devices cannot run here (None: it can)."""
-    try:
-        import marionette_driver  # noqa: F401
-    except ImportError:
-        return ("Python package marionette-driver is not installed (`make setup` installs the "
-                "`browser` extra: pip install -e '.[browser]')")
-    if not (Path(FIREFOX).is_file() and os.access(FIREFOX, os.X_OK)):
-        return (f"{FIREFOX} not found: install the Debian package firefox-esr "
-                "(`make setup` does, via scripts/system_deps.sh)")
+    from .harness import not_installed
+    missing = not_installed("marionette_driver", "marionette-driver", FIREFOX, "firefox-esr")
+    if missing:
+        return missing
     for tool in ("pulseaudio", "paplay", "parec"):
         if shutil.which(tool) is None:
             return f"`{tool}` not found: Firefox's microphone and speaker are PulseAudio devices (Debian pulseaudio, pulseaudio-utils)"

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import importlib
 import json
 import logging
+import os
 import secrets
 import shutil
 import subprocess
@@ -47,6 +49,20 @@ class BrowserPage(Protocol):
     async def wait_for(self, expression: str, timeout: float) -> None: ...
     async def screenshot(self, path: Path) -> None: ...
     async def play_microphone(self) -> None: ...     # the call is connected: speak now
+
+
+def not_installed(module: str, package: str, executable: str, debian: str) -> str | None:
+    """Why a browser's Python driver (`module` of `package`) or its `executable` (of the
+    Debian package `debian`) is missing (None: both are there)."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return (f"Python package {package} is not installed (`make setup` installs the "
+                "`browser` extra: pip install -e '.[browser]')")
+    if not (Path(executable).is_file() and os.access(executable, os.X_OK)):
+        return (f"{executable} not found: install the Debian package {debian} "
+                "(`make setup` does, via scripts/system_deps.sh)")
+    return None
 
 
 def launcher(browser: str):

@@ -4,11 +4,15 @@
 Per browser, two clean calls, each in its own network namespace with only loopback (when
 namespaces are available): one with the browser's default audio processing on the microphone
 (echo cancellation, noise suppression, gain control: what users get), one with `raw=1` (all
-three off). The browser's microphone plays real speech (Chromium: its fake capture device;
-Firefox: a PulseAudio null sink's monitor), the Python Peer sends other real speech; both sides
-record what they play out, and Firefox's sound output is recorded too. Two more calls per
-browser are the LBRR check: the same loss on the browser->Python path, once with and once
-without useinbandfec=1 in our answer.
+three off); every test of a clean call runs for both and prints its figures. The browser's
+microphone plays real speech (Chromium: its fake capture device; Firefox: a PulseAudio null
+sink's monitor), the Python Peer sends other real speech; both sides record what they play
+out, and Firefox's sound output is recorded too. Each side says 3 s of warm-up speech first
+and is compared on the 8 s that follow (4 s windows); with default processing the two take
+turns, since echo cancellation ducks a microphone while the far end talks (docs/facts.md).
+Two more calls per browser are the LBRR check: the same loss on the browser->Python path,
+once with and once without useinbandfec=1 in our answer. A call that starved on a busy host
+is run again (harness.starvation), at most three calls.
 """
 
 from __future__ import annotations
