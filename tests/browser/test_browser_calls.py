@@ -27,7 +27,7 @@ from signaling_server.contract import stats_fields
 from .envelope import envelope_correlation
 from .harness import BROWSERS, CallSpec, copy_artifacts, run_call_judged
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]   # a fixture may make up to six calls
 
 MIN_CORRELATION = 0.9
 MIN_COVERAGE = 0.8
