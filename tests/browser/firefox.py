@@ -225,7 +225,10 @@ async def launch_firefox(spec, microphone: Path, console: list[str]) -> AsyncIte
         if page is not None:
             page.stop_microphone()
         if client is not None:
-            await asyncio.to_thread(client.delete_session)
+            try:
+                await asyncio.to_thread(client.delete_session)
+            except Exception as error:  # noqa: BLE001 - Firefox may be gone; it is stopped next
+                console.append(f"marionette: ending the session failed: {error}")
         await asyncio.to_thread(_stop, firefox)
         recorder.send_signal(signal.SIGINT)
         await asyncio.to_thread(recorder.wait, 10)
