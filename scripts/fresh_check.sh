@@ -87,10 +87,10 @@ trap cleanup EXIT
 trap 'log "interrupted"; [ -z "${STEPS+x}" ] || summary; exit 130' INT
 trap 'log "terminated"; [ -z "${STEPS+x}" ] || summary; exit 143' TERM
 
-# The root grows to about 3 GB (Chromium, the venv). In a tmpfs of this namespace it costs
-# memory for the few minutes of the check, but its I/O does not compete with everyone's disk
-# and it is gone the moment the namespace ends (deleting 3 GB of small files from a busy
-# disk took minutes). Kept roots and DRED_RTC_FRESH_TMPFS=0 use the disk.
+# The root grows to about 3.5 GB (Chromium, Firefox ESR, the venv). In a tmpfs of this
+# namespace it costs memory for the few minutes of the check, but its I/O does not compete
+# with everyone's disk and it is gone the moment the namespace ends (deleting 3 GB of small
+# files from a busy disk took minutes). Kept roots and DRED_RTC_FRESH_TMPFS=0 use the disk.
 if [ "$KEEP" != 1 ] && [ "${DRED_RTC_FRESH_TMPFS:-1}" = 1 ]; then
   mount -t tmpfs -o "size=${DRED_RTC_FRESH_TMPFS_SIZE:-8g},mode=0700" dred-rtc-fresh "$WORK"
 fi

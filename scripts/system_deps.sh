@@ -12,6 +12,7 @@ PACKAGES=(
   asterisk-core-sounds-fr-g722 asterisk-core-sounds-it-g722 asterisk-core-sounds-ru-g722  # eval corpus
   iproute2 iptables libnetfilter-queue-dev         # netem-demo: namespaces, NFQUEUE impairer (pip builds NetfilterQueue)
   chromium                                         # headless browser for tests/browser (Playwright)
+  firefox-esr                                      # headless browser for tests/browser (Marionette)
   coturn                                           # STUN/TURN server of the NAT test bed (tests/nat)
 )
 missing=()

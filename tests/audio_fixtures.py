@@ -53,7 +53,7 @@ class PulseAudio:
                               capture_output=True, text=True, timeout=10, check=True).stdout
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child: get SIGTERM if the test process dies, so no daemon is left behind."""
     try:
         import ctypes
@@ -63,8 +63,11 @@ def _die_with_parent() -> None:
         pass
 
 
-def start_pulseaudio(timeout: float = 10.0) -> PulseAudio:
-    """Start a private PulseAudio; raises RuntimeError with the reason when it cannot."""
+def start_pulseaudio(timeout: float = 10.0, layout: str = _CONFIG, sink: str = SINK,
+                     source: str = SOURCE) -> PulseAudio:
+    """Start a private PulseAudio; raises RuntimeError with the reason when it cannot.
+    `layout` is its configuration (placeholders {socket}, {sink}, {source}), whose default
+    sink and source are `sink` and `source`."""
     binary = shutil.which("pulseaudio")
     if binary is None:
         raise RuntimeError("pulseaudio is not installed (scripts/system_deps.sh installs it with `make setup`)")
@@ -73,7 +76,7 @@ def start_pulseaudio(timeout: float = 10.0) -> PulseAudio:
     directory = Path(tempfile.mkdtemp(prefix="dred-pulse-"))
     socket = directory / "native"
     config = directory / "default.pa"
-    config.write_text(_CONFIG.format(socket=socket, sink=SINK, source=SOURCE))
+    config.write_text(layout.format(socket=socket, sink=sink, source=source))
     env = {**os.environ, "HOME": str(directory), "PULSE_RUNTIME_PATH": str(directory / "run"),
            "PULSE_STATE_PATH": str(directory / "state"), "XDG_CONFIG_HOME": str(directory / "config")}
     env.pop("PULSE_SERVER", None)
@@ -83,7 +86,7 @@ def start_pulseaudio(timeout: float = 10.0) -> PulseAudio:
             [binary, "--daemonize=no", "--system=false", "--exit-idle-time=-1", "--disallow-exit=yes",
              "--disallow-module-loading=no", "-n", "-F", str(config), "--log-target=stderr", "--log-level=warning"],
             env=env, stdout=subprocess.DEVNULL, stderr=log_file, stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent)
+            preexec_fn=die_with_parent)
     server = f"unix:{socket}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -92,8 +95,8 @@ def start_pulseaudio(timeout: float = 10.0) -> PulseAudio:
         if socket.exists():
             probe = subprocess.run(["pactl", "info"], env={**os.environ, "PULSE_SERVER": server},
                                    capture_output=True, text=True, timeout=5)
-            if probe.returncode == 0 and f"Default Sink: {SINK}" in probe.stdout:
-                return PulseAudio(server=server, directory=directory, process=process)
+            if probe.returncode == 0 and f"Default Sink: {sink}" in probe.stdout:
+                return PulseAudio(server=server, directory=directory, process=process, sink=sink, source=source)
         time.sleep(0.05)
     if process.poll() is None:
         process.terminate()

@@ -1,6 +1,6 @@
 """One rule for tests that need a component: skip on a developer's machine, fail in CI.
 
-`make setup` installs Chromium, PulseAudio, NetfilterQueue, libopus with DRED, the speech
+`make setup` installs Chromium, Firefox ESR, PulseAudio, NetfilterQueue, libopus with DRED, the speech
 corpus, iproute2 and the test tools, and CI runs as root (so it can make network namespaces).
 A test that skipped there because one of these was missing would hide a broken feature behind a
 green run (issue 13), so when the environment variable CI is set (CI runs with CI=true) a missing
@@ -20,6 +20,7 @@ import pytest
 #: component -> what provides it; `make setup` installs (or CI, as root, has) each of these
 SETUP_PROVIDES: dict[str, str] = {
     "chromium": "Debian chromium + the playwright Python package (make setup)",
+    "firefox": "Debian firefox-esr + the marionette-driver Python package, PulseAudio (make setup)",
     "pulseaudio": "Debian pulseaudio, pulseaudio-utils, libasound2-plugins (make setup)",
     "nfqueue": "Python NetfilterQueue + Debian iptables, libnetfilter-queue-dev (make setup)",
     "netns": "root (CI runs as root) and iproute2 (make setup)",

@@ -1,5 +1,5 @@
-"""Browser tests: skip, with the reason, when headless Chromium or Playwright is unavailable
-(a failure in CI, where `make setup` installed both: tests/requirements.py)."""
+"""Browser tests: skip, with the reason, when a headless browser or its driver is unavailable
+(a failure in CI, where `make setup` installed them: tests/requirements.py)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,18 @@ import pytest
 
 from tests.requirements import require
 
-from .harness import chromium_unavailable
+from .chromium import chromium_unavailable
+from .firefox import firefox_unavailable
 
 
 @pytest.fixture(scope="session")
 def chromium() -> None:
     require("chromium", chromium_unavailable())
+
+
+@pytest.fixture(scope="session")
+def firefox() -> None:
+    require("firefox", firefox_unavailable())
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,16 @@
-"""Real browser calls for the tests: headless Chromium (Debian package) driven by Playwright,
-a real signaling server, a real Python Peer, all on loopback.
+"""Real browser calls for the tests: a headless browser (Chromium driven by Playwright,
+`chromium.py`, or Firefox ESR driven through Marionette, `firefox.py`), a real signaling
+server and a real Python Peer, all on loopback.
 
-    result = asyncio.run(run_call(CallSpec(...), workdir))
+    result = asyncio.run(run_call(CallSpec(..., browser="firefox"), workdir))
 
-Chromium captures a WAV of real speech as its microphone (`--use-file-for-fake-audio-capture`),
-opens the web client with `?room=R&autojoin=1&raw=1&loopback=1&testhooks=1&record=S`, and calls the Python
-peer, which joined first and answers Chrome's offer. The Python peer sends other real speech
-and records what its jitter buffer plays out; the page records what it receives with Web Audio.
+The browser's microphone plays a WAV of real speech (Chromium: its fake capture device;
+Firefox: the monitor of a PulseAudio null sink). The browser opens the web client with
+`?room=R&autojoin=1&loopback=1&testhooks=1&record=S`, plus `raw=1` (echo cancellation, noise suppression
+and gain control off) unless the spec asks for the browser's default audio processing, and
+calls the Python peer, which joined first and answers the browser's offer. The Python peer
+sends other real speech and records what its jitter buffer plays out; the page records what it
+receives with Web Audio, and Firefox's sound output (a PulseAudio sink) is recorded as well.
 Traffic stays on 127.0.0.1: the Python peer offers only loopback host candidates and the page
 (`loopback=1`) sends only its 127.0.0.1 candidates; no STUN server is configured on either side.
 """
@@ -15,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import importlib
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -23,138 +29,61 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from dred_rtc.audio.wav import write_wav
+from dred_rtc.audio.wav import read_wav, write_wav
 from dred_rtc.media import SAMPLE_RATE
 
-CHROMIUM = os.environ.get("DRED_RTC_CHROMIUM", "/usr/bin/chromium")
-
-CHROMIUM_FLAGS = [
-    "--headless=new", "--no-sandbox",
-    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--no-first-run", "--disable-quic", "--disable-features=WebRtcHideLocalIpsWithMdns",
-    "--autoplay-policy=no-user-gesture-required",
-]
+BROWSERS = ("chromium", "firefox")
 
 
-def chromium_unavailable() -> str | None:
-    """Why headless Chromium cannot run here (None: it can)."""
+class BrowserPage(Protocol):
+    """What the call needs of a browser tab; each launcher (chromium.py, firefox.py) makes one."""
+
+    playout: np.ndarray | None     # what the browser played to its sound device, after close
+
+    async def goto(self, url: str) -> None: ...
+    async def evaluate(self, expression: str): ...   # a JS expression; a promise is awaited
+    async def wait_for(self, expression: str, timeout: float) -> None: ...
+    async def screenshot(self, path: Path) -> None: ...
+    async def play_microphone(self) -> None: ...     # the call is connected: speak now
+
+
+def not_installed(module: str, package: str, executable: str, debian: str) -> str | None:
+    """Why a browser's Python driver (`module` of `package`) or its `executable` (of the
+    Debian package `debian`) is missing (None: both are there)."""
     try:
-        import playwright.async_api  # noqa: F401
+        importlib.import_module(module)
     except ImportError:
-        return ("Python package playwright is not installed (`make setup` installs the "
+        return (f"Python package {package} is not installed (`make setup` installs the "
                 "`browser` extra: pip install -e '.[browser]')")
-    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
-        return (f"{CHROMIUM} not found: install the Debian package chromium "
+    if not (Path(executable).is_file() and os.access(executable, os.X_OK)):
+        return (f"{executable} not found: install the Debian package {debian} "
                 "(`make setup` does, via scripts/system_deps.sh)")
-    try:
-        probe = subprocess.run([CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu",
-                                "--dump-dom", "data:text/html,<p>ok</p>"],
-                               capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        return f"{CHROMIUM} cannot start headless: {error}"
-    if "<p>ok</p>" not in probe.stdout:
-        lines = [line for line in probe.stderr.splitlines() if line.strip()]
-        return f"{CHROMIUM} cannot start headless (exit {probe.returncode}): {lines[-1] if lines else 'no output'}"
     return None
 
 
-# ---------------------------------------------------------------------- audio comparison
-def envelope(pcm: np.ndarray, hop: int = SAMPLE_RATE // 100) -> np.ndarray:
-    """RMS per 10 ms."""
-    x = np.asarray(pcm, dtype=np.float64).reshape(-1)
-    n = x.size // hop
-    return np.sqrt(np.mean(x[: n * hop].reshape(n, hop) ** 2, axis=1)) if n else np.zeros(0)
+def launcher(browser: str):
+    """`launch(spec, microphone_wav, console_lines)`: an async context manager giving a BrowserPage."""
+    if browser == "chromium":
+        from .chromium import launch_chromium
+        return launch_chromium
+    if browser == "firefox":
+        from .firefox import launch_firefox
+        return launch_firefox
+    raise ValueError(f"unknown browser {browser!r}: one of {BROWSERS}")
 
 
-@dataclass
-class Alignment:
-    correlation: float      # Pearson correlation of the 10 ms RMS envelopes over the overlap
-    lag_s: float            # recorded[t] ~ reference[t - lag] (global alignment)
-    coverage: float         # share of the reference's speech (active envelope) inside the overlap
-    global_correlation: float = 0.0   # with the one global lag only
-    shifts_s: tuple = ()    # per-segment lag minus the global lag
-
-
-def _global_lag(ref: np.ndarray, rec: np.ndarray, min_overlap: int) -> tuple[float, int] | None:
-    a, b = ref - ref.mean(), rec - rec.mean()
-    size = 1 << int(np.ceil(np.log2(a.size + b.size)))
-    xc = np.fft.irfft(np.fft.rfft(b, size) * np.conj(np.fft.rfft(a, size)), size)
-    # lag d >= 0 at xc[d]; negative lags wrap to the end
-    lags = np.concatenate([np.arange(0, rec.size), np.arange(-(a.size - 1), 0)])
-    values = np.concatenate([xc[: rec.size], xc[size - (a.size - 1):]])
-    best = None
-    for index in np.argsort(values)[::-1][:20]:
-        d = int(lags[index])
-        r0, r1 = max(0, -d), min(ref.size, rec.size - d)
-        if r1 - r0 < min_overlap:
-            continue
-        x, y = ref[r0:r1], rec[r0 + d:r1 + d]
-        if x.std() == 0 or y.std() == 0:
-            continue
-        corr = float(np.corrcoef(x, y)[0, 1])
-        if best is None or corr > best[0]:
-            best = (corr, d)
-    return best
-
-
-def envelope_correlation(reference: np.ndarray, recorded: np.ndarray, *, min_overlap_s: float = 3.0,
-                         segment_s: float = 2.0, max_shift_s: float = 0.25) -> Alignment:
-    """How well `recorded` reproduces `reference`: Pearson correlation of their 10 ms RMS
-    envelopes. Aligned globally first, then each `segment_s` of the reference may shift by up
-    to `max_shift_s` more, because adaptive playout (Chrome's NetEq, our jitter buffer)
-    legitimately accelerates and stretches during a call; the correlation is then taken over
-    all aligned segments at once."""
-    ref, rec = envelope(reference), envelope(recorded)
-    min_overlap = int(min_overlap_s * 100)
-    if ref.size < min_overlap or rec.size < min_overlap:
-        return Alignment(0.0, 0.0, 0.0)
-    found = _global_lag(ref, rec, min_overlap)
-    if found is None:
-        return Alignment(0.0, 0.0, 0.0)
-    global_corr, d0 = found
-    r0, r1 = max(0, -d0), min(ref.size, rec.size - d0)
-    active = ref > 0.1 * ref.max()
-    coverage = float(active[r0:r1].sum() / max(1, active.sum()))
-    seg, span = int(segment_s * 100), int(max_shift_s * 100)
-    xs, ys, shifts = [], [], []
-    for s0 in range(r0, r1, seg):
-        x = ref[s0:min(s0 + seg, r1)]
-        if x.size < seg // 4:
-            break
-        best = None
-        for d in range(d0 - span, d0 + span + 1):
-            if s0 + d < 0 or s0 + d + x.size > rec.size:
-                continue
-            y = rec[s0 + d:s0 + d + x.size]
-            score = float(np.dot(x - x.mean(), y - y.mean()) / (np.linalg.norm(x - x.mean()) * np.linalg.norm(y - y.mean()) + 1e-12))
-            if best is None or score > best[0]:
-                best = (score, d, y)
-        if best is None:
-            continue
-        xs.append(x)
-        ys.append(best[2])
-        shifts.append((best[1] - d0) / 100.0)
-    if not xs:
-        return Alignment(global_corr, d0 / 100.0, coverage, global_corr)
-    x, y = np.concatenate(xs), np.concatenate(ys)
-    corr = float(np.corrcoef(x, y)[0, 1]) if x.std() > 0 and y.std() > 0 else 0.0
-    return Alignment(corr, d0 / 100.0, coverage, global_corr, tuple(shifts))
-
-
-# ---------------------------------------------------------------------- the call
 @dataclass
 class CallSpec:
-    browser_input: np.ndarray          # what Chromium's fake microphone plays (48 kHz int16)
+    browser_input: np.ndarray          # what the browser's microphone plays (48 kHz int16)
     python_input: np.ndarray           # what the Python peer sends
     duration: float                    # seconds of media, then the Python peer hangs up
     impair: str | None = None          # on the browser->Python path, at the Python receiver
     seed: int = 1
-    lead_silence_s: float = 2.0        # before the browser's speech: capture starts at getUserMedia
+    lead_silence_s: float = 2.0        # before the browser's speech (Chromium: from getUserMedia on)
     python_lead_s: float = 1.0         # before the Python peer's speech: jitter buffers settle
     screenshot_at: float | None = None  # seconds into the media; None: no screenshot
     use_lbrr: bool = True              # False: our answer says useinbandfec=0 (a control)
@@ -163,6 +92,8 @@ class CallSpec:
     fixed: dict | None = None          # a fixed sender configuration (PeerOptions fields)
     dred_to_any: bool = False
     chrome_red_copies: int | None = None   # Chrome's RED distance (field trial; default 1)
+    browser: str = "chromium"          # one of BROWSERS
+    raw: bool = True                   # False: the browser's default audio processing (`raw=1` not set)
 
 
 @dataclass
@@ -171,7 +102,7 @@ class CallResult:
     room: str
     negotiated_role: str
     remote_offer_sdp: str
-    browser_input: np.ndarray          # exactly what the fake microphone played
+    browser_input: np.ndarray          # exactly what the browser's microphone played
     python_input: np.ndarray
     python_output: np.ndarray          # what the Python peer's jitter buffer played out
     python_report: dict                # the final stats JSON (as `dred-rtc call --stats-json`)
@@ -189,6 +120,13 @@ class CallResult:
     elapsed_s: float = 0.0
     isolated: bool = False             # ran in a network namespace with only loopback
     sent: dict = field(default_factory=dict)   # the Opus packets the Python peer encoded
+    browser_playout: np.ndarray | None = None   # what the browser played to its sound device (Firefox)
+    browser: str = "chromium"          # as in the spec
+    raw: bool = True
+
+    @property
+    def label(self) -> str:
+        return f"{self.browser}, {'raw=1' if self.raw else 'default processing'}"
 
 
 class SentPackets:
@@ -209,25 +147,32 @@ class SentPackets:
                 "with_dred": self.with_dred}
 
 
-async def open_with_hooks(page, url: str) -> None:
-    """Open the page with `testhooks=1` added and wait for `window.dredClient`: the hooks
-    module loads after the contract is fetched, which can be after the load event."""
-    await page.goto(url + ("&" if "?" in url else "?") + "testhooks=1")
-    await page.wait_for_function("window.dredClient !== undefined", timeout=15_000)
+# getStats() during the call: the browser's own view of both directions
+RTC_STATS = """(async () => {
+    const s = await dredClient.rtcStats();
+    const pick = (o, keys) => o ? Object.fromEntries(keys.map(k => [k, o[k] === undefined ? null : o[k]])) : null;
+    return {t: performance.now() / 1000,
+            inbound: pick(s['inbound-rtp'], ['packetsReceived', 'packetsLost', 'bytesReceived',
+                'totalSamplesReceived', 'concealedSamples', 'totalAudioEnergy', 'audioLevel',
+                'jitterBufferDelay', 'jitterBufferEmittedCount', 'removedSamplesForAcceleration',
+                'insertedSamplesForDeceleration', 'concealmentEvents']),
+            outbound: pick(s['outbound-rtp'], ['packetsSent', 'bytesSent']),
+            remoteInbound: pick(s['remote-inbound-rtp'], ['packetsLost', 'fractionLost', 'roundTripTime']),
+            codec: pick(s.codec, ['mimeType', 'sdpFmtpLine', 'clockRate', 'channels']),
+            pair: pick(s['candidate-pair'], ['bytesSent', 'bytesReceived', 'currentRoundTripTime'])};
+})()"""
 
-
-async def _wait_for(page, expression: str, timeout: float, what: str) -> None:
-    try:
-        await page.wait_for_function(expression, timeout=timeout * 1000)
-    except Exception as error:  # noqa: BLE001 - say what we were waiting for
-        state = await page.evaluate("JSON.stringify({phase: dredClient.state.phase, errors: dredClient.state.errors})")
-        raise AssertionError(f"browser: {what} did not happen within {timeout:g} s ({state}): {error}") from None
+PAGE_STATE = """(() => { const s = dredClient.state;
+    const track = s.localStream && s.localStream.getAudioTracks()[0];
+    return {phase: s.phase, errors: s.errors, statsMessages: s.statsMessages, statsVia: s.statsVia,
+            timeline: s.timeline, decisions: s.decisions, final: s.stats,
+            microphone: track ? track.getSettings() : null}; })()"""
 
 
 # What the page's own-figures column shows, bracketed by two getStats() reads of the test's own
 # around one poll of the page's stats module; the column as the periodic poll left it; the
 # page's timeline of what the browser played.
-BROWSER_PANEL_CHECK = """async () => {
+BROWSER_PANEL_CHECK = """(async () => {
     const read = async () => {
         let found = null;
         (await dredClient.state.pc.getStats()).forEach((s) => {
@@ -242,128 +187,146 @@ BROWSER_PANEL_CHECK = """async () => {
     const pick = (s) => Object.fromEntries(Object.keys(shown).map((k) => [k, s[k] ?? null]));
     return {periodic, shown, before: pick(before), after: pick(after),
             timeline: dredClient.state.browserTimeline};
-}"""
+})()"""
 
 
-async def run_call(spec: CallSpec, workdir: Path) -> CallResult:
-    from playwright.async_api import async_playwright
+async def _wait_for(page: BrowserPage, expression: str, timeout: float, what: str) -> None:
+    try:
+        await page.wait_for(expression, timeout)
+    except Exception as error:  # noqa: BLE001 - say what we were waiting for
+        state = await page.evaluate("JSON.stringify({phase: dredClient.state.phase, errors: dredClient.state.errors})")
+        raise AssertionError(f"browser: {what} did not happen within {timeout:g} s ({state}): {error}") from None
 
+
+def _inputs(spec: CallSpec, workdir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The two inputs with their leading silence, also written to workdir."""
+    lead = np.zeros(int(spec.lead_silence_s * SAMPLE_RATE), dtype=np.int16)
+    browser_input = np.concatenate([lead, np.asarray(spec.browser_input, dtype=np.int16)])
+    write_wav(workdir / "browser_input.wav", browser_input)
+    python_input = np.concatenate([np.zeros(int(spec.python_lead_s * SAMPLE_RATE), dtype=np.int16),
+                                   np.asarray(spec.python_input, dtype=np.int16)])
+    write_wav(workdir / "python_input.wav", python_input)
+    return browser_input, python_input
+
+
+def page_url(server_url: str, room: str, spec: CallSpec) -> str:
+    raw = "&raw=1" if spec.raw else ""
+    return f"{server_url}/?room={room}&autojoin=1{raw}&loopback=1&testhooks=1&record={spec.duration + 6:g}"
+
+
+async def _observe(page: BrowserPage, spec: CallSpec, workdir: Path, rtc_stats: list[dict]) -> Path | None:
+    """Every second a getStats() summary; one screenshot at `spec.screenshot_at`. Runs until cancelled."""
+    t0 = time.monotonic()
+    shot_due = spec.screenshot_at
+    shot: Path | None = None
+    try:
+        while True:
+            await asyncio.sleep(1.0)
+            rtc_stats.append(await page.evaluate(RTC_STATS))
+            if shot_due is not None and time.monotonic() - t0 >= shot_due:
+                shot_due = None
+                shot = workdir / "web_client_in_call.png"
+                taken = time.monotonic()
+                await page.screenshot(shot)
+                logging.getLogger(__name__).info("screenshot at %.1f s into the call took %.2f s",
+                                                 taken - t0, time.monotonic() - taken)
+    except asyncio.CancelledError:
+        return shot
+
+
+async def _in_call(page: BrowserPage, peer, spec: CallSpec, workdir: Path, rtc_stats: list[dict]):
+    """The media part: the browser speaks, both sides play out for spec.duration; then the
+    page's own-figures check. (end reason, screenshot, browser panel check)"""
+    await page.play_microphone()
+    observer = asyncio.ensure_future(_observe(page, spec, workdir, rtc_stats))
+    try:
+        end_reason = await peer.run(duration=spec.duration)
+    finally:
+        observer.cancel()
+        screenshot = (await asyncio.gather(observer, return_exceptions=True))[0]
+    browser_panel = await page.evaluate(BROWSER_PANEL_CHECK)
+    return end_reason, screenshot if isinstance(screenshot, Path) else None, browser_panel
+
+
+def _python_peer(spec: CallSpec, python_input: np.ndarray, workdir: Path):
+    """The Python peer of the call, recording what it plays out and what it encodes."""
     from dred_rtc.audio.wavsink import WavSink
     from dred_rtc.audio.wavsource import WavSource
     from dred_rtc.rtc.peer import Peer, PeerOptions
+
+    sending = {"adaptive": False, **spec.fixed} if spec.fixed else {}
+    peer = Peer(PeerOptions(loopback=True, impair=spec.impair, seed=spec.seed, media_timeout=10.0,
+                            use_lbrr=spec.use_lbrr, red=spec.red, impair_send=spec.impair_send,
+                            dred_to_any=spec.dred_to_any, **sending),
+                source=WavSource(pcm=python_input))
+    sent = SentPackets()
+    peer.track.on_payload = sent
+    sink = WavSink(workdir / "python_output.wav")
+    peer.receiver.sinks.append(sink.write)
+    return peer, sink, sent
+
+
+async def _page_after_call(page: BrowserPage, workdir: Path) -> dict:
+    """The panels' texts, the page's state and its recording, once the final stats arrived."""
+    await _wait_for(page, "dredClient.state.statsFinal === true", 10, "final stats")
+    seen = {"panel": await page.evaluate("dredClient.panelValues()"),
+            "remote_inbound": await page.evaluate("dredClient.remoteInboundValues()"),
+            "state": await page.evaluate(PAGE_STATE),
+            "recording": await page.evaluate("dredClient.recording()")}
+    await page.screenshot(workdir / "web_client_after_call.png")
+    return seen
+
+
+async def run_call(spec: CallSpec, workdir: Path) -> CallResult:
     from dred_rtc.rtc.signaling import SignalingClient
     from dred_rtc.rtc.statschannel import StatsPublisher
     from signaling_server import start_server
 
     started = time.monotonic()
     workdir.mkdir(parents=True, exist_ok=True)
-    lead = np.zeros(int(spec.lead_silence_s * SAMPLE_RATE), dtype=np.int16)
-    browser_input = np.concatenate([lead, np.asarray(spec.browser_input, dtype=np.int16)])
-    fake_mic = workdir / "browser_input.wav"
-    write_wav(fake_mic, browser_input)
-    python_input = np.concatenate([np.zeros(int(spec.python_lead_s * SAMPLE_RATE), dtype=np.int16),
-                                   np.asarray(spec.python_input, dtype=np.int16)])
-    write_wav(workdir / "python_input.wav", python_input)
-
+    browser_input, python_input = _inputs(spec, workdir)
     server = await start_server("127.0.0.1", 0)
     room = secrets.token_urlsafe(16)
     console: list[str] = []
     rtc_stats: list[dict] = []
-    screenshot: Path | None = None
     peer = None
     try:
         signaling = await SignalingClient.connect(server.url, room)
-        sending = {"adaptive": False, **spec.fixed} if spec.fixed else {}
-        peer = Peer(PeerOptions(loopback=True, impair=spec.impair, seed=spec.seed, media_timeout=10.0,
-                                use_lbrr=spec.use_lbrr, red=spec.red, impair_send=spec.impair_send,
-                                dred_to_any=spec.dred_to_any, **sending),
-                    source=WavSource(pcm=python_input))
-        sent = SentPackets()
-        peer.track.on_payload = sent
-        sink = WavSink(workdir / "python_output.wav")
-        peer.receiver.sinks.append(sink.write)
+        peer, sink, sent = _python_peer(spec, python_input, workdir)
         connecting = asyncio.ensure_future(peer.connect(signaling, timeout=30.0))
-
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True,
-                args=CHROMIUM_FLAGS + [f"--use-file-for-fake-audio-capture={fake_mic}%noloop"]
-                + ([f"--force-fieldtrials=WebRTC-Audio-Red-For-Opus/Enabled-{spec.chrome_red_copies}/"]
-                   if spec.chrome_red_copies else []))
-            try:
-                page = await browser.new_page(viewport={"width": 800, "height": 900})
-                page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-                page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
-                record_s = spec.duration + 6
-                await open_with_hooks(page, f"{server.url}/?room={room}&autojoin=1&raw=1&loopback=1"
-                                            f"&record={record_s:g}")
-                negotiated = await asyncio.wait_for(connecting, 40.0)
-                publisher = StatsPublisher(peer)
-                publisher.start()
-                await _wait_for(page, "dredClient.state.phase === 'connected'", 20, "ICE/DTLS connection")
-
-                async def observe() -> None:
-                    nonlocal screenshot
-                    t0 = time.monotonic()
-                    shot_due = spec.screenshot_at
-                    while True:
-                        await asyncio.sleep(1.0)
-                        summary = await page.evaluate("""async () => {
-                            const s = await dredClient.rtcStats();
-                            const pick = (o, keys) => o ? Object.fromEntries(keys.map(k => [k, o[k]])) : null;
-                            return {t: performance.now() / 1000,
-                                    inbound: pick(s['inbound-rtp'], ['packetsReceived', 'packetsLost', 'bytesReceived',
-                                        'totalSamplesReceived', 'concealedSamples', 'totalAudioEnergy', 'audioLevel',
-                                        'jitterBufferDelay', 'jitterBufferEmittedCount', 'removedSamplesForAcceleration',
-                                        'insertedSamplesForDeceleration', 'concealmentEvents']),
-                                    outbound: pick(s['outbound-rtp'], ['packetsSent', 'bytesSent']),
-                                    remoteInbound: pick(s['remote-inbound-rtp'], ['packetsLost', 'fractionLost', 'roundTripTime']),
-                                    codec: pick(s.codec, ['mimeType', 'sdpFmtpLine', 'clockRate', 'channels']),
-                                    pair: pick(s['candidate-pair'], ['bytesSent', 'bytesReceived', 'currentRoundTripTime'])};
-                        }""")
-                        rtc_stats.append(summary)
-                        if shot_due is not None and time.monotonic() - t0 >= shot_due:
-                            shot_due = None
-                            screenshot = workdir / "web_client_in_call.png"
-                            await page.screenshot(path=str(screenshot), full_page=True)
-
-                observer = asyncio.ensure_future(observe())
-                try:
-                    end_reason = await peer.run(duration=spec.duration)
-                finally:
-                    observer.cancel()
-                    await asyncio.gather(observer, return_exceptions=True)
-                browser_panel = await page.evaluate(BROWSER_PANEL_CHECK)
-                report_sent = await publisher.finish()
-                await peer.close()
-                sink.close()
-                report = peer.report()
-                report["ended"] = end_reason
-                (workdir / "python_stats.json").write_text(json.dumps(report, indent=2))
-                await _wait_for(page, "dredClient.state.statsFinal === true", 10, "final stats")
-                panel = await page.evaluate("dredClient.panelValues()")
-                remote_inbound = await page.evaluate("dredClient.remoteInboundValues()")
-                state = await page.evaluate("""() => { const s = dredClient.state;
-                    return {phase: s.phase, errors: s.errors, statsMessages: s.statsMessages, statsVia: s.statsVia,
-                            timeline: s.timeline, decisions: s.decisions, final: s.stats}; }""")
-                recording = await page.evaluate("dredClient.recording()")
-                await page.screenshot(path=str(workdir / "web_client_after_call.png"), full_page=True)
-            finally:
-                await browser.close()
+        async with launcher(spec.browser)(spec, workdir / "browser_input.wav", console) as page:
+            await page.goto(page_url(server.url, room, spec))
+            # the hooks module loads after the contract is fetched, which can be after the load event
+            await page.wait_for("window.dredClient !== undefined", 15)
+            negotiated = await asyncio.wait_for(connecting, 40.0)
+            publisher = StatsPublisher(peer)
+            publisher.start()
+            await _wait_for(page, "dredClient.state.phase === 'connected'", 20, "ICE/DTLS connection")
+            end_reason, screenshot, browser_panel = await _in_call(page, peer, spec, workdir, rtc_stats)
+            report_sent = await publisher.finish()
+            await peer.close()
+            sink.close()
+            report = peer.report()
+            report["ended"] = end_reason
+            (workdir / "python_stats.json").write_text(json.dumps(report, indent=2))
+            seen = await _page_after_call(page, workdir)
+        recording = seen["recording"]
         pcm = np.frombuffer(base64.b64decode(recording["data"]), dtype="<i2").astype(np.int16)
         if recording["sampleRate"] != SAMPLE_RATE:
             raise AssertionError(f"browser recorded at {recording['sampleRate']} Hz, expected {SAMPLE_RATE}")
         write_wav(workdir / "browser_recording.wav", pcm)
-        from dred_rtc.audio.wav import read_wav
+        if page.playout is not None:
+            write_wav(workdir / "browser_playout.wav", page.playout)
         return CallResult(
             workdir=workdir, room=room, negotiated_role=negotiated.role, remote_offer_sdp=negotiated.remote_sdp,
             browser_input=browser_input, python_input=python_input,
             python_output=read_wav(workdir / "python_output.wav"), python_report=report,
             final_message=publisher.final_message, report_at_finish=report_sent,
             stats_messages_sent=publisher.sent,
-            browser_recording=pcm, browser_rtc_stats=rtc_stats, panel=panel, browser_state=state,
-            screenshot=screenshot, browser_panel=browser_panel, remote_inbound=remote_inbound,
-            console=console, elapsed_s=time.monotonic() - started, sent=sent.summary())
+            browser_recording=pcm, browser_rtc_stats=rtc_stats, panel=seen["panel"], browser_state=seen["state"],
+            screenshot=screenshot, browser_panel=browser_panel, remote_inbound=seen["remote_inbound"],
+            console=console, elapsed_s=time.monotonic() - started, sent=sent.summary(),
+            browser_playout=page.playout, browser=spec.browser, raw=spec.raw)
     finally:
         if console:
             (workdir / "browser_console.log").write_text("\n".join(console) + "\n")
@@ -374,7 +337,8 @@ async def run_call(spec: CallSpec, workdir: Path) -> CallResult:
 
 # ---------------------------------------------------------------------- isolation
 _ARRAYS = {"browser_input": "browser_input.wav", "python_input": "python_input.wav",
-           "python_output": "python_output.wav", "browser_recording": "browser_recording.wav"}
+           "python_output": "python_output.wav", "browser_recording": "browser_recording.wav",
+           "browser_playout": "browser_playout.wav"}   # the last one only from a browser with a sound device
 
 
 def _save_spec(spec: CallSpec, workdir: Path) -> None:
@@ -386,7 +350,6 @@ def _save_spec(spec: CallSpec, workdir: Path) -> None:
 
 
 def _load_spec(workdir: Path) -> CallSpec:
-    from dred_rtc.audio.wav import read_wav
     fields = json.loads((workdir / "spec.json").read_text())
     return CallSpec(browser_input=read_wav(workdir / "spec_browser_input.wav"),
                     python_input=read_wav(workdir / "spec_python_input.wav"), **fields)
@@ -400,12 +363,11 @@ def _save_result(result: CallResult) -> None:
 
 
 def _load_result(workdir: Path, isolated: bool) -> CallResult:
-    from dred_rtc.audio.wav import read_wav
     fields = json.loads((workdir / "result.json").read_text())
     fields["workdir"] = Path(fields["workdir"])
     fields["screenshot"] = Path(fields["screenshot"]) if fields["screenshot"] else None
     fields["isolated"] = isolated
-    arrays = {name: read_wav(workdir / file) for name, file in _ARRAYS.items()}
+    arrays = {name: read_wav(workdir / file) for name, file in _ARRAYS.items() if (workdir / file).is_file()}
     return CallResult(**fields, **arrays)
 
 
@@ -422,7 +384,7 @@ def network_namespace_available() -> bool:
 
 
 def run_call_isolated(spec: CallSpec, workdir: Path, timeout: float = 150.0) -> CallResult:
-    """Run the whole call (server, Python peer, Chromium) in a child process inside a new
+    """Run the whole call (server, Python peer, browser) in a child process inside a new
     network namespace that has only `lo`, so no packet can leave the machine; without
     namespaces (not root) the child runs in this namespace, still with loopback candidates."""
     import sys
@@ -446,8 +408,41 @@ def run_call_isolated(spec: CallSpec, workdir: Path, timeout: float = 150.0) -> 
     return _load_result(workdir, isolated)
 
 
+#: a call on loopback plays none of the browser's packets late, and the browser conceals no more
+#: than its start (Chromium about 40 ms), unless a process of the call was starved of CPU for a
+#: moment (a busy shared 2-core host); either adaptive playout then moves its delay in the middle
+#: of a 4 s comparison window
+STARVED_LATE_FRAMES = 5                        # 0.1 s of the browser's audio came too late for our playout
+STARVED_CONCEALED_SAMPLES = SAMPLE_RATE // 10  # the browser concealed 0.1 s of ours
+
+
+def starvation(result: CallResult) -> str | None:
+    """Why this call's figures show a starved process rather than the call's behaviour (None:
+    they do not): only then may a test run the call once more, judging it as strictly."""
+    late = result.python_report["frames"]["late"]
+    if late >= STARVED_LATE_FRAMES:
+        return f"{late} of the browser's frames reached our playout late"
+    inbound = [s["inbound"] for s in result.browser_rtc_stats if s.get("inbound")]
+    concealed = (inbound[-1]["concealedSamples"] or 0) if inbound else 0
+    if concealed >= STARVED_CONCEALED_SAMPLES:
+        return f"the browser concealed {concealed / SAMPLE_RATE:.2f} s of our audio"
+    return None
+
+
+def run_call_judged(spec: CallSpec, workdir: Path, attempts: int = 3) -> CallResult:
+    """run_call_isolated (in workdir/1), and again (workdir/2, ...) while the call starved, at
+    most `attempts` calls; the last is returned as it is, to be judged as strictly as the first
+    would have been."""
+    for attempt in range(1, attempts + 1):
+        result = run_call_isolated(spec, workdir / str(attempt))
+        reason = starvation(result)
+        if reason is None:
+            return result
+        print(f"\n{spec.browser} call {attempt} of at most {attempts} in {workdir} starved ({reason})")
+    return result
+
+
 def _main(argv: list[str]) -> int:
-    import logging
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("aioice").setLevel(logging.WARNING)
     workdir = Path(argv[0])

@@ -11,7 +11,7 @@ import pytest
 
 from signaling_server.contract import CONTRACT
 
-from .harness import CHROMIUM, CHROMIUM_FLAGS, open_with_hooks
+from .chromium import CHROMIUM, CHROMIUM_FLAGS, open_with_hooks
 
 ROOM = CONTRACT["room"]
 

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.browser.harness import CHROMIUM, CHROMIUM_FLAGS, open_with_hooks
+from tests.browser.chromium import CHROMIUM, CHROMIUM_FLAGS, open_with_hooks
 
 
 async def run(server: str, room: str, mic: Path, result_path: Path, seconds: float, query: str) -> dict:

@@ -16,7 +16,8 @@ import pytest
 
 from dred_rtc.audio.wav import read_wav, write_wav
 from signaling_server.turn import rest_credentials
-from tests.browser.harness import chromium_unavailable, envelope_correlation
+from tests.browser.chromium import chromium_unavailable
+from tests.browser.envelope import envelope_correlation
 from tests.requirements import require
 
 from .calls import REPO, TURN_UDP, site, start_call, start_server
