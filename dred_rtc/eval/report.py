@@ -74,10 +74,14 @@ def interpolation_weights(delays: Sequence[float], at: float) -> np.ndarray | No
 def _receiver_entry(group: dict[str, dict], metrics: Sequence[str], receiver: str) -> dict:
     """One receiver's point in a frontier table: means with CIs and its measured delay."""
     rows = list(group.values())
-    return {"receiver": receiver, "n": len(rows),
-            **{m: mean_ci([row[m] for row in rows]).as_dict() for m in metrics},
-            "delay_ms": {"mean": round(float(np.mean([r["delay_ms"]["mean"] for r in rows])), 2),
-                         "p95": round(float(np.mean([r["delay_ms"]["p95"] for r in rows])), 2)}}
+    entry = {"receiver": receiver, "n": len(rows),
+             **{m: mean_ci([row[m] for row in rows]).as_dict() for m in metrics},
+             "delay_ms": {"mean": round(float(np.mean([r["delay_ms"]["mean"] for r in rows])), 2),
+                          "p95": round(float(np.mean([r["delay_ms"]["p95"] for r in rows])), 2)}}
+    if all("budget" in row for row in rows):
+        entry["budget"] = {key: round(float(np.mean([r["budget"][key] for r in rows])), 3)
+                           for key in ("buffer_ms", "at_budget")}
+    return entry
 
 
 def frontier(steady: dict[int, dict[str, dict]], default: dict[str, dict] | None,
@@ -314,13 +318,16 @@ def _frontier_entries(steady, table, losses: list[str], bitrates: list[int],
 def _frontier_check(cell: dict, bitrate: int, loss: str, condition: str,
                     metrics: Sequence[str]) -> dict:
     """The default receiver on or above the steady frontier at its own mean delay, PLCMOS and
-    ESTOI; pass None when its delay lies outside the swept ones (undecided, not failed)."""
+    ESTOI, judged by the paired difference: it passes unless one metric is significantly below
+    (its 95 % CI excludes 0 on the wrong side); None when its delay lies outside the swept ones
+    (undecided, not failed)."""
     diffs = cell["default_minus_frontier"]
     return {"check": "default_on_or_above_frontier", "bitrate": bitrate, "loss": loss,
             "condition": condition, "receiver": cell["default"]["receiver"],
             "delay_ms": cell["default"]["delay_ms"]["mean"],
             "diff": None if diffs is None else {m: diffs[m]["mean"] for m in metrics},
-            "pass": None if diffs is None else all(diffs[m]["mean"] >= 0 for m in metrics)}
+            "pass": None if diffs is None else not any(
+                diffs[m]["mean"] < 0 and diffs[m]["significant"] for m in metrics)}
 
 
 def _mean(table, key) -> Estimate | None:
@@ -787,10 +794,30 @@ def _frontier_markdown(entries: list[dict], resamplers: list[str]) -> list[str]:
             if cell[key] is not None:
                 lines.append(f"| {label} | " + " | ".join(
                     _diff_text(cell[key][m], 3 if m == "estoi" else 2) for m in metrics) + " | |")
-        lines.append("")
+        lines += ["", *_budget_lines(cell, metrics), ""]
     if len(resamplers) > 1:
         lines += _resampler_markdown(entries, cells, resamplers)
     return lines
+
+
+def _budget_lines(cell: dict, metrics: list[str]) -> list[str]:
+    """Whether the delay budget, not the losses, set the default's delay in this cell, and what
+    the steady receivers beyond the budget (a looser --max-delay) score."""
+    default = cell["default"]
+    if default is None or "budget" not in default:
+        return []
+    budget = default["budget"]
+    bound = budget["at_budget"] >= 0.5
+    text = (f"Budget: {budget['buffer_ms']:.0f} ms of buffer; the default's target sat at it for "
+            f"{100 * budget['at_budget']:.0f} % of frames: "
+            + ("the budget stops it first, so it is judged against the steady receiver at the "
+               "budget's delay (the frontier row)." if bound else "the losses set its delay."))
+    beyond = [p for p in cell["points"] if p["delay_ms"]["mean"] > budget["buffer_ms"]]
+    if beyond:
+        text += " A looser `--max-delay`: " + "; ".join(
+            f"{p['receiver']} ({p['delay_ms']['mean']:.0f} ms) " + " / ".join(
+                f"{p[m]['mean']:.{3 if m == 'estoi' else 2}f}" for m in metrics) for p in beyond) + "."
+    return [text]
 
 
 def _verdict(diff: dict | None) -> str:

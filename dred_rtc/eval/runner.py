@@ -178,6 +178,8 @@ def run_job(job: Job) -> tuple[int, dict, np.ndarray]:
         "seed": job.seed,
         "wav": job.wav,
     }
+    if job.policy == "realtime":
+        row["budget"] = _budget_use(report, result.frame_log)
     if job.adaptive:
         sender = sim["sender"]
         row["adaptive_reason"] = sender["reason"]
@@ -185,6 +187,15 @@ def run_job(job: Job) -> tuple[int, dict, np.ndarray]:
     if job.policy == "reference":
         row["opus_demo"] = _opus_demo_check(pcm, options, result)
     return job.index, row, histogram.astype(np.int64)
+
+
+def _budget_use(report: dict, frame_log: list[dict]) -> dict:
+    """The receiver's delay budget (buffer ms) and the share of frames whose target sat at it:
+    where the budget, not the losses, set the delay."""
+    budget = float(report["target"]["budget_ms"])
+    targets = np.array([entry["target_ms"] for entry in frame_log], dtype=float)
+    share = float(np.mean(targets >= budget - 0.5)) if targets.size else 0.0
+    return {"buffer_ms": round(budget, 1), "at_budget": round(share, 3)}
 
 
 def _settings_played(job: Job, sender: dict) -> dict:
