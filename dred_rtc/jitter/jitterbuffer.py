@@ -120,16 +120,14 @@ class JitterBuffer(Playback):
     def _frame_delay(self, now: float, position: int | None) -> float:
         return now - self._delay.nominal_arrival(position)
 
-    def _context(self, now: float, target: float) -> Context:
-        waited = now - self._delay.nominal_arrival(self._play_ts)
-        return Context(self._buffer, self._play_ts, self._last_seq,
-                       delay=waited + len(self._queue) / self.sample_rate, target=target,
-                       waited=waited, horizon=self._delay.horizon_ms / 1000.0 + 0.005,
-                       max_delay=(self._target or self.target).budget_ms / 1000.0,
-                       in_pause=self._in_pause)
-
     def _next_plan(self, now: float, target: float) -> Plan:
-        return self.policy.decide(self._context(now, target))
+        """The policy's plan for the unit due, given where playout stands."""
+        waited = now - self._delay.nominal_arrival(self._play_ts)
+        return self.policy.decide(Context(
+            self._buffer, self._play_ts, self._last_seq,
+            delay=waited + len(self._queue) / self.sample_rate, target=target, waited=waited,
+            horizon=self._delay.horizon_ms / 1000.0 + 0.005,
+            max_delay=(self._target or self.target).budget_ms / 1000.0, in_pause=self._in_pause))
 
     def _in_pause(self) -> bool:
         """The audio played last is a pause (nothing played yet counts as one)."""

@@ -31,7 +31,8 @@ class DelayFigures:
     def __init__(self, *, exact: bool) -> None:
         self.exact = exact
         self._values: list[float] = []
-        self._hist = np.zeros(0 if exact else _DELAY_BINS, dtype=np.int64)
+        #: a list, not an array: adding one frame to a list element costs no numpy scalar
+        self._hist = [0] * (0 if exact else _DELAY_BINS)
         self.count = 0
         self._total = 0.0
         self._max = 0.0
@@ -40,7 +41,8 @@ class DelayFigures:
         """One played frame's delay (s)."""
         self.count += 1
         self._total += delay
-        self._max = delay if self.count == 1 else max(self._max, delay)
+        if self.count == 1 or delay > self._max:
+            self._max = delay
         if self.exact:
             self._values.append(delay)
         else:
@@ -49,7 +51,7 @@ class DelayFigures:
     def histogram(self) -> np.ndarray:
         """Frames per DELAY_BIN_MS bin from 0 ms (the last bin holds everything above 4 s)."""
         if not self.exact:
-            return self._hist.copy()
+            return np.array(self._hist, dtype=np.int64)
         hist = np.zeros(_DELAY_BINS, dtype=np.int64)
         np.add.at(hist, [_bin(d) for d in self._values], 1)
         return hist
@@ -158,8 +160,10 @@ class PlayoutMetrics:
         self.ledger.arrived(position)
 
     def unit(self, position: int, samples: int, plan: Plan) -> None:
-        """A decoder unit advanced playout over [position, position + samples)."""
-        self.ledger.played(position, samples, plan)
+        """A decoder unit advanced playout over [position, position + samples). Asked only
+        while a lost frame lies ahead: most units of a call play over none."""
+        if self.ledger.ahead:
+            self.ledger.played(position, samples, plan)
 
     def played(self, frame: PlayedFrame) -> None:
         """One output frame after playout started."""
