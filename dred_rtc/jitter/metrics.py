@@ -2,10 +2,11 @@
 network lost (the rebuilt fraction, by source), and the playout delay.
 
 `PlayoutMetrics` is fed by `Playback` as things happen: each sequence gap, each decoder unit
-over lost media (through its `RebuildLedger`) and each `PlayedFrame`. `sections()` gives the
-report's `loss`, `rebuild` and `delay_ms`. `ReceiveFigures.from_report` reads them back from
-a report, live or written to JSON by another process, so the status line, the stats channel,
-both demos and the simulator's summary state the same figures with the same meaning.
+over lost media (through its `RebuildLedger`) and each played frame's delay (`delay.add`).
+`sections()` gives the report's `loss`, `rebuild` and `delay_ms`. `ReceiveFigures.from_report`
+reads them back from a report, live or written to JSON by another process, so the status
+line, the stats channel, both demos and the simulator's summary state the same figures with
+the same meaning.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from .decision import Plan
-from .frame import PlayedFrame
 from .rebuild import REBUILT_SOURCES, SOURCES, RebuildLedger
 
 DELAY_BIN_MS = 0.25   # without the frame log, delays go into a fixed histogram
@@ -164,10 +164,6 @@ class PlayoutMetrics:
         while a lost frame lies ahead: most units of a call play over none."""
         if self.ledger.ahead:
             self.ledger.played(position, samples, plan)
-
-    def played(self, frame: PlayedFrame) -> None:
-        """One output frame after playout started."""
-        self.delay.add(frame.delay)
 
     def reset(self) -> None:
         """A new stream starts."""

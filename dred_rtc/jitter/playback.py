@@ -213,7 +213,7 @@ class Playback:
                                Operation.IDLE, Stretch.NONE, 0.0, 0.0, None)
         target = self.target_delay()
         for _ in range(64):
-            if len(self._queue) >= self.frame:
+            if self._queue.samples.size >= self.frame:
                 break
             self._produce(self._next_plan(now, target))
         self._stretched = Stretch.NONE
@@ -229,7 +229,7 @@ class Playback:
                             target, None if draining else position, from_packet)
         self._last_operation = frame.operation
         self._stats.played(frame)
-        self.metrics.played(frame)
+        self.metrics.delay.add(delay)
         return frame
 
     def _operation(self, decision: Decision, stretch: Stretch) -> Operation:
