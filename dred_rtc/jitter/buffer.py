@@ -42,10 +42,10 @@ class BufferedPacket:
     dred_parsed: bool = False
     extra: dict = field(default_factory=dict)
     redundant: bool = False   # a RED copy carried by a later packet, not the packet itself
+    end: int = field(init=False, repr=False)  # ts + duration: kept, playout reads it per unit
 
-    @property
-    def end(self) -> int:
-        return self.ts + self.duration
+    def __post_init__(self) -> None:
+        self.end = self.ts + self.duration
 
     @property
     def lbrr(self) -> bool:
@@ -213,9 +213,11 @@ class PacketBuffer:
     # -- playout ---------------------------------------------------------------------
     def consume(self, until: int) -> None:
         """The playout has passed `until`: drop packets that end at or before it."""
-        self.played_until = until if self.played_until is None else max(self.played_until, until)
-        while self._order and self._by_ts[self._order[0]].end <= self.played_until:
-            self._remove(self._order[0])
+        played = until if self.played_until is None else max(self.played_until, until)
+        self.played_until = played
+        order, by_ts = self._order, self._by_ts
+        while order and by_ts[order[0]].end <= played:  # the oldest first: no search needed
+            self.released.append(by_ts.pop(order.pop(0)))
 
     def _remove(self, ts: int) -> None:
         index = bisect.bisect_left(self._order, ts)

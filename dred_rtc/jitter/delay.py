@@ -41,6 +41,7 @@ class DelayEstimator:
         self.base: float | None = None  # transit of the fastest packet in the window (s)
         self._origin: int | None = None  # first timestamp: keeps transit times small and exact
         self._recent: deque[float] = deque(maxlen=20)  # block maxima of the last ~10 s
+        self._recent_max = 0.0  # their largest, kept: the horizon is read for every unit
         self._target_ms = self._clamp(start_ms)
 
     def _clamp(self, ms: float) -> float:
@@ -76,6 +77,7 @@ class DelayEstimator:
 
     def _add_block(self, relative_ms: float) -> None:
         self._recent.append(relative_ms)
+        self._recent_max = max(self._recent)
         self._blocks += 1
         # Fast start: the first blocks are averaged, later ones forgotten at `forget`.
         forget = min(self.forget, 1.0 - 1.0 / (self._blocks + 1))
@@ -96,7 +98,7 @@ class DelayEstimator:
     def horizon_ms(self) -> float:
         """Largest relative delay seen lately (incl. the block in progress): a packet
         later than this past its nominal arrival is probably lost, not late."""
-        return max(max(self._recent, default=0.0), self._block_max)
+        return max(self._recent_max, self._block_max)
 
     def transit(self, arrival: float, ts: int) -> float:
         """Arrival time minus media time (s), media time counted from the first packet."""

@@ -120,16 +120,14 @@ class JitterBuffer(Playback):
     def _frame_delay(self, now: float, position: int | None) -> float:
         return now - self._delay.nominal_arrival(position)
 
-    def _context(self, now: float, target: float) -> Context:
-        waited = now - self._delay.nominal_arrival(self._play_ts)
-        return Context(self._buffer, self._play_ts, self._last_seq,
-                       delay=waited + len(self._queue) / self.sample_rate, target=target,
-                       waited=waited, horizon=self._delay.horizon_ms / 1000.0 + 0.005,
-                       max_delay=(self._target or self.target).budget_ms / 1000.0,
-                       in_pause=self._in_pause)
-
     def _next_plan(self, now: float, target: float) -> Plan:
-        return self.policy.decide(self._context(now, target))
+        """The policy's plan for the unit due, given where playout stands."""
+        waited = now - self._delay.nominal_arrival(self._play_ts)
+        return self.policy.decide(Context(
+            self._buffer, self._play_ts, self._last_seq,
+            delay=waited + self._queue.samples.size / self.sample_rate, target=target,
+            waited=waited, horizon=self._delay.horizon_ms / 1000.0 + 0.005,
+            max_delay=(self._target or self.target).budget_ms / 1000.0, in_pause=self._in_pause))
 
     def _in_pause(self) -> bool:
         """The audio played last is a pause (nothing played yet counts as one)."""
@@ -146,7 +144,8 @@ class JitterBuffer(Playback):
         """Move the delay toward the target as the policy says (pauses first)."""
         if not self.config.stretch:
             return
-        delay = now + len(self._queue) / self.sample_rate - self._delay.nominal_arrival(self._play_ts)
+        queued = self._queue.samples.size / self.sample_rate
+        delay = now + queued - self._delay.nominal_arrival(self._play_ts)
         current = self._target or self.target
         change = self.policy.adjust(delay - target, delay - current.budget_ms / 1000.0,
                                     current.jitter_ms / 1000.0 - delay)
@@ -162,7 +161,7 @@ class JitterBuffer(Playback):
         """Up to 3 frames queued for stretching, of media that flows (packet, LBRR or DRED):
         decoding ahead never commits to concealment that a later packet could still avoid."""
         for _ in range(3):
-            if len(self._queue) >= 3 * self.frame:
+            if self._queue.samples.size >= 3 * self.frame:
                 break
             plan = self._next_plan(now, target)
             if plan.decision is Decision.PLC:

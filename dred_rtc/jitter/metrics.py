@@ -2,10 +2,11 @@
 network lost (the rebuilt fraction, by source), and the playout delay.
 
 `PlayoutMetrics` is fed by `Playback` as things happen: each sequence gap, each decoder unit
-over lost media (through its `RebuildLedger`) and each `PlayedFrame`. `sections()` gives the
-report's `loss`, `rebuild` and `delay_ms`. `ReceiveFigures.from_report` reads them back from
-a report, live or written to JSON by another process, so the status line, the stats channel,
-both demos and the simulator's summary state the same figures with the same meaning.
+over lost media (through its `RebuildLedger`) and each played frame's delay (`delay.add`).
+`sections()` gives the report's `loss`, `rebuild` and `delay_ms`. `ReceiveFigures.from_report`
+reads them back from a report, live or written to JSON by another process, so the status
+line, the stats channel, both demos and the simulator's summary state the same figures with
+the same meaning.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from .decision import Plan
-from .frame import PlayedFrame
 from .rebuild import REBUILT_SOURCES, SOURCES, RebuildLedger
 
 DELAY_BIN_MS = 0.25   # without the frame log, delays go into a fixed histogram
@@ -31,7 +31,8 @@ class DelayFigures:
     def __init__(self, *, exact: bool) -> None:
         self.exact = exact
         self._values: list[float] = []
-        self._hist = np.zeros(0 if exact else _DELAY_BINS, dtype=np.int64)
+        #: a list, not an array: adding one frame to a list element costs no numpy scalar
+        self._hist = [0] * (0 if exact else _DELAY_BINS)
         self.count = 0
         self._total = 0.0
         self._max = 0.0
@@ -40,7 +41,8 @@ class DelayFigures:
         """One played frame's delay (s)."""
         self.count += 1
         self._total += delay
-        self._max = delay if self.count == 1 else max(self._max, delay)
+        if self.count == 1 or delay > self._max:
+            self._max = delay
         if self.exact:
             self._values.append(delay)
         else:
@@ -49,7 +51,7 @@ class DelayFigures:
     def histogram(self) -> np.ndarray:
         """Frames per DELAY_BIN_MS bin from 0 ms (the last bin holds everything above 4 s)."""
         if not self.exact:
-            return self._hist.copy()
+            return np.array(self._hist, dtype=np.int64)
         hist = np.zeros(_DELAY_BINS, dtype=np.int64)
         np.add.at(hist, [_bin(d) for d in self._values], 1)
         return hist
@@ -158,12 +160,10 @@ class PlayoutMetrics:
         self.ledger.arrived(position)
 
     def unit(self, position: int, samples: int, plan: Plan) -> None:
-        """A decoder unit advanced playout over [position, position + samples)."""
-        self.ledger.played(position, samples, plan)
-
-    def played(self, frame: PlayedFrame) -> None:
-        """One output frame after playout started."""
-        self.delay.add(frame.delay)
+        """A decoder unit advanced playout over [position, position + samples). Asked only
+        while a lost frame lies ahead: most units of a call play over none."""
+        if self.ledger.ahead:
+            self.ledger.played(position, samples, plan)
 
     def reset(self) -> None:
         """A new stream starts."""

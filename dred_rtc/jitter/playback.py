@@ -27,6 +27,7 @@ from .packet import ReceivedPacket
 from .playout import PlayoutQueue
 from .metrics import PlayoutMetrics
 from .stats import JitterStats
+from .stretch import below_rms
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +213,7 @@ class Playback:
                                Operation.IDLE, Stretch.NONE, 0.0, 0.0, None)
         target = self.target_delay()
         for _ in range(64):
-            if len(self._queue) >= self.frame:
+            if self._queue.samples.size >= self.frame:
                 break
             self._produce(self._next_plan(now, target))
         self._stretched = Stretch.NONE
@@ -228,7 +229,7 @@ class Playback:
                             target, None if draining else position, from_packet)
         self._last_operation = frame.operation
         self._stats.played(frame)
-        self.metrics.played(frame)
+        self.metrics.delay.add(delay)
         return frame
 
     def _operation(self, decision: Decision, stretch: Stretch) -> Operation:
@@ -240,7 +241,7 @@ class Playback:
             return Operation.EXPAND
         if decision is Decision.NORMAL and self._last_operation is Operation.EXPAND:
             return Operation.MERGE
-        return _OPERATIONS.get(decision) or Operation(decision.value)
+        return _OPERATIONS[decision._value_]
 
     def _start(self, now: float) -> bool:
         first = self._buffer.first()
@@ -261,7 +262,7 @@ class Playback:
         self._stats.unit(plan, 0 if skipped else pcm.size)
         if plan.advance and not skipped:
             self.metrics.unit(position, pcm.size, plan)
-        if plan.decision is Decision.PLC and pcm.size and _rms(pcm) < _SILENT_RMS:
+        if plan.decision is Decision.PLC and pcm.size and below_rms(pcm, _SILENT_RMS):
             self._stats.silent(pcm.size)
         self._decoded(plan, pcm)
         if skipped and plan.packet is None:
@@ -331,15 +332,12 @@ class Playback:
         return self._stats.frame_log
 
 
-#: the operation named as each decision (Operation(value) is an enum call on every frame)
-_OPERATIONS = {decision: Operation(decision.value) for decision in Decision
-               if decision.value in {operation.value for operation in Operation}}
+#: the operation named as each decision, by the decision's value: `Operation(value)` is an
+#: enum call and an enum key a Python-level hash, on every frame
+_OPERATIONS = {decision.value: Operation(decision.value) for decision in Decision
+               if decision is not Decision.PLC}
 
 
 def _is_int(value: object) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
-
-def _rms(pcm: np.ndarray) -> float:
-    x = pcm.astype(np.float64)
-    return float(np.sqrt(np.mean(x * x))) if x.size else 0.0

@@ -16,7 +16,7 @@ import numpy as np
 from .decision import Decision
 
 
-@dataclass
+@dataclass(slots=True)
 class Segment:
     length: int
     decision: Decision
@@ -26,6 +26,9 @@ class Segment:
 
 
 class PlayoutQueue:
+    """Decoded samples in order, and the segments they came from. `samples.size` is what is
+    queued; the per-frame paths read it rather than `len()`, which costs a Python call."""
+
     def __init__(self) -> None:
         self.samples = np.zeros(0, dtype=np.int16)
         self.segments: list[Segment] = []
@@ -41,7 +44,7 @@ class PlayoutQueue:
         if pcm.size == 0:
             return
         self.samples = np.concatenate((self.samples, pcm)) if self.samples.size else pcm
-        self.segments.append(Segment(int(pcm.size), decision, position, advancing,
+        self.segments.append(Segment(pcm.size, decision, position, advancing,
                                      decision is Decision.NORMAL))
 
     def head_position(self) -> int | None:

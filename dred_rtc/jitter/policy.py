@@ -25,9 +25,10 @@ SHRINK_DEADBAND = 0.010 + _EPSILON   # no shrinking within 10 ms above the targe
 GROW_DEADBAND = 0.020 + _EPSILON     # nor growing within a frame below it (where playout starts)
 
 
-@dataclass
+@dataclass(slots=True)
 class Context:
-    """What the policy sees besides its settings: the store and where playout stands."""
+    """What the policy sees besides its settings: the store and where playout stands (one
+    per unit: slotted, so making it is cheap)."""
 
     buffer: PacketBuffer
     play_ts: int           # media position (samples) of the unit due

@@ -38,7 +38,8 @@ class RebuildLedger:
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter({source: 0 for source in SOURCES})
         self._pending: set[int] = set()  # positions not settled (played over or not)
-        self._ahead: list[int] = []      # heap of those playout has not reached yet
+        #: heap of those playout has not reached yet (while empty, a unit has nothing to settle)
+        self.ahead: list[int] = []
 
     def lost(self, positions: list[int], played_until: int | None, *, beyond: int = 0) -> None:
         """Frames at `positions` were lost (the packet after them just arrived); `beyond` more
@@ -50,7 +51,7 @@ class RebuildLedger:
             elif len(self._pending) < _MAX_PENDING:
                 if position not in self._pending:
                     self._pending.add(position)
-                    heapq.heappush(self._ahead, position)
+                    heapq.heappush(self.ahead, position)
             else:
                 self.counts["plc"] += 1
 
@@ -64,7 +65,7 @@ class RebuildLedger:
         One it jumped over stays pending (unplayed)."""
         if samples <= 0:
             return
-        ahead, end = self._ahead, position + samples
+        ahead, end = self.ahead, position + samples
         while ahead and ahead[0] < end:
             p = heapq.heappop(ahead)
             if p < position or p not in self._pending:
@@ -77,7 +78,7 @@ class RebuildLedger:
         """A new stream: what was pending belongs to the old one (concealed or never played)."""
         self.counts["plc"] += len(self._pending)
         self._pending.clear()
-        self._ahead.clear()
+        self.ahead.clear()
 
     def summary(self, *, unseen: int = 0) -> dict:
         """Counts per source; `unseen`: lost frames the receiver could not know of (before its

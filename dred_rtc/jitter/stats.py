@@ -52,7 +52,7 @@ class JitterStats:
         if samples <= 0:
             self.units["skipped"] += 1
             return
-        self.units[plan.decision.value] += 1
+        self.units[plan.decision._value_] += 1  # `.value` is a Python-level descriptor
         if plan.decision is Decision.DRED and plan.covered:
             self.units["dred_covered"] += 1
         if plan.decision is Decision.LBRR:
@@ -77,7 +77,7 @@ class JitterStats:
     def played(self, frame: PlayedFrame) -> None:
         """One output frame after playout started."""
         delay, target, from_packet = frame.delay, frame.target, frame.from_packet
-        self.frames[frame.decision.value] += 1
+        self.frames[frame.decision._value_] += 1
         self.emitted_samples += from_packet
         self.delay_sum += max(0.0, delay) * from_packet
         self.target_sum += target * from_packet

@@ -112,8 +112,11 @@ def _loaded() -> tuple[ctypes.CDLL, frozenset[str]]:
     return handle, declare(handle)
 
 
+@cache
 def lib() -> ctypes.CDLL:
-    """The loaded library with every prototype declared (loaded once per process)."""
+    """The loaded library with every prototype declared (loaded once per process). Cached
+    itself, not only through `_loaded`: every decoder call looks it up, and a cached function
+    answers in C without a Python frame."""
     return _loaded()[0]
 
 
