@@ -321,6 +321,11 @@ class Playback:
         return report
 
     @property
+    def packets_sent(self) -> int:
+        """Packets the sender sent from the first to the newest one seen (lost ones included)."""
+        return self._buffer.expected_packets()
+
+    @property
     def playing(self) -> bool:
         """Whether playout has started: before it, pulls return silence while the initial
         delay builds up, and those frames are not part of the media."""

@@ -297,6 +297,7 @@ class Peer:
             last = self.tap.last_arrival
             reference = last if last is not None else self.media_start
             if now - reference > self.options.media_timeout + (0 if last is not None else 5.0):
+                self.receiver.end_with_last_media()
                 return self._end(f"no media from the peer for {now - reference:.1f} s: peer gone")
             if self.track.source_ended and self.receiver.output_done.is_set():
                 await self._await_end_ack()

@@ -90,6 +90,17 @@ class PlayoutReceiver:
             if self.frames_output >= self.output_limit:
                 self.output_done.set()
 
+    def end_with_last_media(self) -> None:
+        """The peer went silent without its end message arriving (a lossy link can hold that
+        reliable message past the media timeout): its input ended with its newest packet, one
+        frame each, so the output ends there rather than with the seconds of concealment that
+        followed."""
+        with self._lock:
+            if self.output_limit is not None:
+                return
+            frames = self.buffer.packets_sent
+        self.set_output_limit(frames)
+
     # -- from the playout clock (any thread) ----------------------------------------
     def pull(self) -> np.ndarray:
         with self._lock:

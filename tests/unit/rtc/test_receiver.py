@@ -60,3 +60,27 @@ def test_sender_clock_maps_rtp_time_to_capture_time_across_wrap():
     clock = SenderClock(rtp_origin=(1 << 32) - 960, start_time=50.0)
     assert clock.capture_end((1 << 32) - 960) == 50.0 + 0.02
     assert abs(clock.capture_end(960) - (50.0 + 0.06)) < 1e-9
+
+
+def test_a_peer_gone_silent_ends_the_output_with_its_last_packet(speech_10s):
+    """Its end message lost on the way (a lossy link retransmits it late): the output keeps
+    what the sender's packets carried, lost ones included, and not the concealment after."""
+    async def main():
+        now = [100.0]
+        rx = PlayoutReceiver(clock=lambda: now[0])
+        written: list[np.ndarray] = []
+        rx.sinks.append(written.append)
+        for k, payload in enumerate(_packets(speech_10s[: 960 * 60])):
+            if k not in (20, 21, 59):   # two lost mid-stream and the last one
+                rx.on_packet(1000 + k, 5000 + 960 * k, 7, payload, now[0])
+            now[0] += 0.02
+            rx.pull()
+        rx.end_with_last_media()
+        for _ in range(150):      # three seconds of silence from the peer
+            now[0] += 0.02
+            rx.pull()
+        await asyncio.sleep(0)
+        return rx, written
+    rx, written = asyncio.run(main())
+    assert rx.output_limit == 59 == len(written) == rx.frames_output
+    assert rx.output_done.is_set()
