@@ -119,7 +119,7 @@ def _results_table(results: list[dict]) -> str:
 def _call_args(args: argparse.Namespace, server: str, name: str, files: dict[str, Path],
                extra: list[str]) -> tuple[list[str], list[str]]:
     room = _room(f"{name}")
-    common = ["--server", server, "--quiet", "--wait", "30", "--duration", f"{args.seconds + 30:g}",
+    common = ["--server", server, "--quiet", "--wait", "60", "--duration", f"{args.seconds + 30:g}",
               "--seed", str(args.seed)]
     receiver = _cli("call", room, *common, "--output", str(files["output"]),
                     "--stats-json", str(files["rx"]))
@@ -176,7 +176,7 @@ def run_namespaced(args: argparse.Namespace, choice: Choice, params: LinkParams,
             time.sleep(0.3)
             sender = session.spawn(link.ns_a, tx_argv, log=files["tx_log"])
             _wait_call(name, [("sender", sender, files["tx_log"]), ("receiver", receiver, files["rx_log"])],
-                       args.seconds + 60, impairment)
+                       args.seconds + 90, impairment)
             during = impairment.snapshot()
             report = json.loads(files["rx"].read_text())
             results.append({"name": name, "output": str(files["output"]), "report": report,
@@ -230,7 +230,7 @@ def run_inprocess(args: argparse.Namespace, params: LinkParams, clip: Path, out_
             sender = spawn(tx_argv, log=files["tx_log"])
             procs.append(sender)
             _wait_call(name, [("sender", sender, files["tx_log"]), ("receiver", receiver, files["rx_log"])],
-                       args.seconds + 60)
+                       args.seconds + 90)
             report = json.loads(files["rx"].read_text())
             seen = meter_loss(report)
             during = {"a->b": {"packets": seen.expected, "loss": seen.fraction if seen.expected else None}}

@@ -23,6 +23,9 @@ from ..media import FRAME
 
 log = logging.getLogger(__name__)
 
+#: the longest a call waits for ICE and DTLS once a peer has answered (s)
+CONNECT_MAX_S = 60.0
+
 
 def add_media_options(parser: argparse.ArgumentParser) -> None:
     """Encoder and impairment options shared by `call` (and usable by other commands)."""
@@ -219,7 +222,9 @@ async def _talk(args: argparse.Namespace, signaling, peer, sink, tty: bool) -> t
         print(f"dred-rtc call: joined room {args.room!r} as {signaling.peer_id}"
               f"{'' if signaling.peers else ', waiting for a peer'}", file=sys.stderr, flush=True)
         try:
-            connect = asyncio.ensure_future(peer.connect(signaling))
+            # DTLS over a lossy link retransmits its flights after 1, 2, 4, 8 ... s: at 20 %
+            # loss each way a handshake can take tens of seconds, so the wait bounds it too
+            connect = asyncio.ensure_future(peer.connect(signaling, timeout=min(args.wait, CONNECT_MAX_S)))
             stop = asyncio.ensure_future(peer.stop_requested.wait())
             done, _ = await asyncio.wait({connect, stop}, timeout=args.wait, return_when=asyncio.FIRST_COMPLETED)
             if connect not in done:

@@ -42,7 +42,7 @@ def test_demo_on_this_kernel(nfqueue_ok, clean_after, tmp_path):
     DRED+LBRR rebuilds >= 80 % of the frames the network lost at 20 % loss."""
     proc = _demo("--seconds", "10", "--loss", "bernoulli:0.2", "--delay", "40", "--jitter", "10",
                  "--out-dir", str(tmp_path))
-    out, _ = proc.communicate(timeout=150)
+    out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out
     summary = json.loads((tmp_path / "netem-demo.json").read_text())
     support = netem_support()
