@@ -47,9 +47,9 @@ class RecoveryEstimator:
         # forget_per_s 0.95: a frame lost 14 s ago weighs half, 2 minutes ago nothing to speak of
         self._forget_frame = forget_per_s ** (frame_ms / 1000.0)
         self._prior_fade = 0.5 ** (1.0 / prior_frames) if prior_frames > 0 else 0.0
-        self._prior_bucket = self._bucket_of(prior_need_ms, max_ms, bucket_ms)
         self._prior = 0.0    # weight of what is left of the prior, in frames
         self._needs = np.zeros(int(max_ms / bucket_ms) + 1)  # weight of lost frames per need
+        self._prior_bucket = self._bucket(prior_need_ms)
         self._delays = np.arange(len(self._needs)) * bucket_ms   # the delay each bucket stands for
         self._delay_list = self._delays.tolist()                 # the same, for bisect
         self._rebuilt: dict[int, float] = {}  # rebuilt_at by bucket until the histogram changes
@@ -103,12 +103,8 @@ class RecoveryEstimator:
         self._rebuilt.clear()
 
     def _bucket(self, ms: float) -> int:
-        return self._bucket_of(ms, self.max_ms, self.bucket_ms)
-
-    @staticmethod
-    def _bucket_of(ms: float, max_ms: float, bucket_ms: float) -> int:
         """Bucket i holds needs in ((i - 1) x bucket, i x bucket]: a delay of i x bucket covers it."""
-        return min(int(max_ms / bucket_ms), max(0, math.ceil(ms / bucket_ms - 1e-9)))
+        return min(len(self._needs) - 1, max(0, math.ceil(ms / self.bucket_ms - 1e-9)))
 
     # -- answers: the evidence plus what is left of the prior ----------------------------
     @property
