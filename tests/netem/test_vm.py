@@ -12,6 +12,7 @@ from is cached too).
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 from pathlib import Path
@@ -105,9 +106,17 @@ def test_guest_runs_debians_kernel_with_netem(report):
     assert report["kernel"].startswith("6.1.")
 
 
-@pytest.mark.parametrize("setting,loss,loss_abs", [("bernoulli", 0.2, LOSS_ABS),
-                                                   ("gilbert", 0.2, 0.05)])
-def test_netem_demo(report, setting, loss, loss_abs):
+def _loss_spread(loss: float, packets: int, persistence: float) -> float:
+    """The standard deviation of the loss fraction over `packets` packets: binomial, widened
+    for a two-state Markov chain whose state persists with `persistence` (1 - p - r for
+    Gilbert-Elliott; 0 for Bernoulli). A 10 s call at gilbert 0.1,0.4 sees 0.20 +- 0.031 (it
+    measured 0.129 once in make test, 2.3 of those from the mean)."""
+    return math.sqrt(loss * (1 - loss) / packets * (1 + persistence) / (1 - persistence))
+
+
+@pytest.mark.parametrize("setting,loss,loss_abs,persistence", [("bernoulli", 0.2, LOSS_ABS, 0.0),
+                                                               ("gilbert", 0.2, 0.05, 1 - 0.1 - 0.4)])
+def test_netem_demo(report, setting, loss, loss_abs, persistence):
     """netem-demo --backend netem: probe as requested both ways; DRED+LBRR rebuilds >= 90 %
     of the lost frames at bernoulli 20 %; nothing left afterwards."""
     step = _step(report, f"netem-{setting}")
@@ -127,8 +136,10 @@ def test_netem_demo(report, setting, loss, loss_abs):
         least = 0.9 if report.get("accel") == "kvm" else UML_REBUILT_FLOOR
         assert dred["rebuilt"] >= least, dred["frames"]
     assert neither["frames"]["lbrr"] == neither["frames"]["dred"] == 0
-    for call in (dred, neither):  # netem's own counters during each call
-        assert call["link"]["a->b"]["loss"] == pytest.approx(loss, abs=0.07)
+    for call in (dred, neither):  # the loss each call saw, within 4 SD of netem's mean
+        seen = call["link"]["a->b"]
+        spread = _loss_spread(loss, seen["packets"], persistence)
+        assert seen["loss"] == pytest.approx(loss, abs=4 * spread), (seen, spread)
     _assert_clean(step)
 
 
