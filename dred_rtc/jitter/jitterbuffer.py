@@ -36,10 +36,9 @@ class JitterBuffer(Playback):
         if config.policy != "realtime":
             raise ValueError("JitterBuffer is the real-time policy; use make_playback(config)")
         super().__init__(config, capacity=512, via24=False)
-        self._recovery = RecoveryEstimator(
-            frame_ms=config.frame_ms,
-            prior_frames=round(config.recovery_prior_s * 1000 / config.frame_ms)
-            if (config.use_dred or config.use_lbrr) else 0)
+        prior_frames = round(config.recovery_prior_s * 1000 / config.frame_ms) if self.dreds.enabled else 0
+        self._recovery = RecoveryEstimator(frame_ms=config.frame_ms, prior_frames=prior_frames)
+        self._dred_watch = prior_frames  # packets left in which to look for DRED (arms the prior)
         self.budget = DelayBudget(max_delay_ms=config.max_delay_ms,
                                   mouth_to_ear_ms=config.mouth_to_ear_ms)
         self._target: Target | None = None
@@ -54,9 +53,21 @@ class JitterBuffer(Playback):
 
     # -- what arrives ------------------------------------------------------------------
     def _arrived(self, gap: int, relative_ms: float, entry: BufferedPacket) -> None:
+        if self._dred_watch:
+            self._watch_for_dred(entry)
         self._recovery.received(gap, relative_ms, self._reaches_back(gap, entry))
         self._since_target += 1
         if self._since_target >= (_RETARGET_AFTER_LOSS if gap > 0 else _RETARGET_PACKETS):
+            self._target = None
+
+    def _watch_for_dred(self, entry: BufferedPacket) -> None:
+        """Arm the recovery prior at the stream's first packet with DRED, if it comes within
+        the prior's length: the prior is a DRED call's start, and a stream without DRED (LBRR
+        only, or none) starts at what jitter needs. The parse is kept for later use."""
+        self._dred_watch -= 1
+        if self.dreds.for_packet(entry) is not None:
+            self._dred_watch = 0
+            self._recovery.arm_prior()
             self._target = None
 
     def _reaches_back(self, gap: int, entry: BufferedPacket) -> list[bool]:
@@ -78,6 +89,7 @@ class JitterBuffer(Playback):
 
     def _reset_driver(self) -> None:
         self._recovery.reset()
+        self._dred_watch = self._recovery.prior_frames
         self._target = None
 
     # -- the target --------------------------------------------------------------------

@@ -68,7 +68,8 @@ class Playback:
 
     # -- driver hooks ------------------------------------------------------------------
     def _arrived(self, gap: int, relative_ms: float, entry: BufferedPacket) -> None:
-        """A packet newer than any before it, after `gap` missing sequence numbers."""
+        """A packet newer than any before it (or the stream's first), after `gap` missing
+        sequence numbers."""
 
     def _reset_driver(self) -> None:
         """A new stream starts: forget what was learnt about the old one."""
@@ -138,15 +139,15 @@ class Playback:
         copies = self._copies(packet, entry.duration)
         if copies:
             entry.extra["red"] = tuple(distance for distance, _ in copies)
-        if highest_before is not None and ext_seq > highest_before:
-            gap = ext_seq - highest_before - 1
+        if highest_before is None or ext_seq > highest_before:
+            gap = 0 if highest_before is None else ext_seq - highest_before - 1
             if gap:
                 walked = min(gap, _LEDGER_WALK)
                 self.metrics.lost(range(highest_before + 1, ext_seq),
                                   [entry.ts - k * entry.duration for k in range(walked, 0, -1)],
                                   self._buffer.played_until)
             self._arrived(gap, relative_ms, entry)
-        elif highest_before is not None:
+        else:
             self.metrics.arrived(ext_seq, entry.ts)  # into a gap: reordered, not lost
         for distance, payload in copies:  # after the primary, whose gap counted them lost
             stored = self._buffer.add_copy(ext_seq - distance, entry.ts - distance * entry.duration,

@@ -12,13 +12,15 @@ histogram the same way), together with the count of all frames, so it answers: "
 delay D, what fraction of all frames would have been rebuilt?" The target policy turns that
 curve into a delay.
 
-A call starts from a prior, as the sender's controller does (it assumes 10 % loss until the
-first receiver report): `prior_frames` frames of which 10 % were lost, half of them
+A DRED call starts from a prior, as the sender's controller does (it assumes 10 % loss until
+the first receiver report): `prior_frames` frames of which 10 % were lost, half of them
 rebuildable at `prior_need_ms`, kept apart from the evidence and fading with a half-life of
 its own length. A lossy call's first bursts find the delay already there and its own losses
 take over within a second or two; a clean call is rid of it within a few seconds (a prior
 that only the count of clean frames dilutes held a clean call at its delay budget for tens
-of seconds at a low delay price).
+of seconds at a low delay price). The driver arms it (`arm_prior`) once the stream shows
+DRED: the prior's need is DRED's, and a stream without it would only wait for nothing (LBRR
+reaches one frame back, which the jitter margin nearly covers).
 """
 
 from __future__ import annotations
@@ -59,10 +61,15 @@ class RecoveryEstimator:
         self.reset()
 
     def reset(self) -> None:
-        """Back to the prior (a new stream)."""
+        """Nothing known (a new stream); the prior waits for `arm_prior`."""
         self._needs[:] = 0.0
         self._frames = self._lost = 0.0
         self._count = 0
+        self._prior = 0.0
+        self._rebuilt.clear()
+
+    def arm_prior(self) -> None:
+        """Assume the prior's losses from here on (the stream carries DRED)."""
         self._prior = float(self.prior_frames)
         self._rebuilt.clear()
 

@@ -264,6 +264,17 @@ def test_a_call_starts_as_if_lossy_and_a_clean_one_comes_down_in_pauses(speech_p
     assert cold.frame_log[0]["delay_ms"] <= 45
 
 
+def test_only_a_stream_with_dred_starts_as_if_lossy(speech_10s):
+    """The prior is a DRED call's start: a stream with LBRR only (what a browser sends)
+    starts at what jitter needs, like a receiver that cannot use DRED."""
+    lbrr_only = rtp(encode(speech_10s[: 3 * 48000], bitrate=48000, fec=True, expected_loss=20))
+    _, buffer = play(lbrr_only, 170)
+    assert buffer.frame_log[0]["delay_ms"] <= 45 and buffer.report()["target"]["reason"] != "loss-recovery"
+    dred = rtp(encode(speech_10s[: 3 * 48000], bitrate=48000, fec=True, expected_loss=20, dred_ms=500))
+    _, no_dred_decoder = play(dred, 170, JitterConfig(use_dred=False))
+    assert no_dred_decoder.frame_log[0]["delay_ms"] <= 45
+
+
 def _with_red(packets: list[ReceivedPacket], distance: int = 1) -> list[ReceivedPacket]:
     """The stream as a RED sender sends it: each packet also carries the `distance` before it."""
     return [replace(p, redundancy=tuple((d * FRAME, packets[k - d].payload)
@@ -273,9 +284,10 @@ def _with_red(packets: list[ReceivedPacket], distance: int = 1) -> list[Received
 
 def test_red_copies_rebuild_lost_frames_at_full_quality_and_their_lbrr_one_more(speech_packets):
     """Singles and pairs lost: a RED copy (distance 1) plays each pair's second frame and the
-    single losses; the copy's own LBRR the pair's first. Without RED only LBRR's one frame."""
+    single losses; the copy's own LBRR the pair's first. Without RED only LBRR's one frame.
+    At a delay of 60 ms: the copy's LBRR arrives two frames after its frame was due."""
     lost = {k for k in range(20, 280, 13)} | {k + 1 for k in range(20, 280, 26)}
-    config = JitterConfig(use_dred=False)
+    config = JitterConfig(use_dred=False, min_delay_ms=60)
     runs = {}
     for name, packets in (("red", _with_red(rtp(speech_packets[:300]))), ("lbrr", rtp(speech_packets[:300]))):
         _, buffer = play([p for k, p in enumerate(packets) if k not in lost], 330, config)

@@ -71,6 +71,8 @@ def test_the_prior_fades_on_a_clean_call_and_gives_way_to_real_losses():
     about 4 s at the default price, while real bursts keep the delay wherever they need it."""
     price = JitterConfig.delay_price
     clean = RecoveryEstimator(prior_frames=50)
+    assert clean.best_delay(20, 400, price)[0] == 20      # not armed: no DRED seen yet
+    clean.arm_prior()
     assert clean.best_delay(20, 400, price)[0] == 150 and clean.loss_fraction == pytest.approx(0.1)
     for _ in range(50):
         clean.received(0, 0.0, [])
@@ -79,5 +81,6 @@ def test_the_prior_fades_on_a_clean_call_and_gives_way_to_real_losses():
         clean.received(0, 0.0, [])
     assert clean.best_delay(20, 400, price)[0] == 20      # five: the prior is gone
     lossy = RecoveryEstimator(prior_frames=50, margin_ms=10.0)
+    lossy.arm_prior()
     bursts(lossy, length=3, every=10, count=50, reach=3)  # 10 s of 3-frame bursts
     assert lossy.best_delay(20, 400, price)[0] == 70 and lossy.loss_fraction == pytest.approx(0.3, abs=0.02)
