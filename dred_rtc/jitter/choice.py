@@ -88,9 +88,10 @@ def add_playout_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGr
                              f"(0..1; default {JitterConfig.delay_price:g}; 0: grow to the "
                              f"budget whenever that rebuilds anything)")
     parser.add_argument("--recovery-prior", type=float, default=None, metavar="S",
-                        help=f"real-time receiver: start as if it had seen S seconds of a call "
-                             f"losing 10 %% (so a lossy call's first bursts find the delay they "
-                             f"need; a clean call's evidence outweighs it within seconds); 0 "
+                        help=f"real-time receiver: a stream carrying DRED starts as if it had "
+                             f"seen S seconds of a call losing 10 %% (so a lossy call's first "
+                             f"bursts find the delay they need; a clean call's evidence outweighs "
+                             f"it within seconds); 0 "
                              f"starts at what jitter needs (0..30; default "
                              f"{JitterConfig.recovery_prior_s:g})")
 
