@@ -64,6 +64,7 @@ def report() -> dict[str, Any]:
         "speech_corpus": str(speech_dir()) if any(speech_dir().glob("*.wav")) else None,
         "audio": _audio_devices(),
         "chromium": shutil.which("chromium") or shutil.which("chromium-browser"),
+        "firefox": shutil.which("firefox-esr") or shutil.which("firefox"),
     })
     return result
 
@@ -79,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"               {info['libopus_path']}")
         print(f"{'dred_bitstream':<14} {mark(info['dred_bitstream_version'])} "
               f"{info['dred_bitstream_version'] or ''}")
-        for key in ("dred", "deep_plc", "osce", "lossgen", "opus_demo", "speech_corpus", "chromium"):
+        for key in ("dred", "deep_plc", "osce", "lossgen", "opus_demo", "speech_corpus", "chromium",
+                    "firefox"):
             print(f"{key:<14} {mark(info[key])} {info[key] if not isinstance(info[key], bool) else ''}")
         audio = info["audio"]
         names = ", ".join(d["name"] for d in audio["devices"]) or audio.get("error", "none")
@@ -93,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("doctor", help="show what this installation can do",
                                    description="Check libopus (DRED, deep PLC, OSCE), lossgen, "
-                                               "speech corpus, audio devices and Chromium. "
+                                               "speech corpus, audio devices, Chromium and Firefox ESR "
+                                               "(the browsers the browser tests call). "
                                                "Exit code 1 when DRED or deep PLC is missing.")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(func=run)

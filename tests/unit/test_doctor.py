@@ -19,7 +19,7 @@ def test_doctor_json_has_the_contract_keys():
     assert info["libopus_version"].startswith("libopus 1.")
 
 
-LABELLED = ("dred", "deep_plc", "osce", "lossgen", "opus_demo", "speech_corpus", "chromium")
+LABELLED = ("dred", "deep_plc", "osce", "lossgen", "opus_demo", "speech_corpus", "chromium", "firefox")
 
 
 def _labels(text: str) -> dict[str, str]:
@@ -44,7 +44,7 @@ def test_missing_capabilities_are_labelled_missing_and_fail_the_exit_code(monkey
     from dred_rtc import doctor
     fake = {"libopus_version": "libopus 1.6.1", "libopus_path": "/x/libopus.so", "dred": False,
             "deep_plc": True, "osce": False, "dred_bitstream_version": None, "lossgen": False,
-            "opus_demo": None, "speech_corpus": "/x/speech", "chromium": None, "warnings": [],
+            "opus_demo": None, "speech_corpus": "/x/speech", "chromium": None, "firefox": None, "warnings": [],
             "audio": {"available": False, "devices": [], "error": "no PortAudio"}}
     monkeypatch.setattr(doctor, "report", lambda: fake)
     assert doctor.run(argparse.Namespace(json=False)) == 1      # no DRED: not usable
@@ -52,7 +52,7 @@ def test_missing_capabilities_are_labelled_missing_and_fail_the_exit_code(monkey
     assert labels == {"libopus": "ok", "dred_bitstream": "MISSING", "dred": "MISSING",
                       "deep_plc": "ok", "osce": "MISSING", "lossgen": "MISSING",
                       "opus_demo": "MISSING", "speech_corpus": "ok", "chromium": "MISSING",
-                      "audio": "MISSING"}
+                      "firefox": "MISSING", "audio": "MISSING"}
 
 
 def test_unknown_command_exits_2():
