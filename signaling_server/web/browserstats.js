@@ -6,9 +6,11 @@
 
 import { W3C_NAMES, showInbound } from './inbound.js';
 import { state, ui } from './state.js';
-import { drawTimeline, emptyColumn, pushColumn } from './timeline.js';
+import { drawTimeline, emptyColumn, pushColumn, showLegend } from './timeline.js';
 
 const POLL_SECONDS = 1;
+// What getStats can tell apart: the browser's own categories, not our receiver's decisions
+const PLAYED_LABELS = { normal: 'normal', lbrr: 'FEC', plc: 'concealed' };
 let previous = null;
 
 async function inboundAudio(pc) {
@@ -50,6 +52,7 @@ export async function pollBrowserStats() {
 }
 
 export function startBrowserStats() {
+  showLegend(ui.browserTimelineLegend, PLAYED_LABELS);
   drawTimeline(ui.browserTimeline, state.browserTimeline, POLL_SECONDS);
   setInterval(() => pollBrowserStats().catch((error) => console.warn('[dred-rtc] getStats failed', error)),
               POLL_SECONDS * 1000);

@@ -9,6 +9,7 @@ export const ui = {
   status: $('status'), icePath: $('ice-path'), audio: $('remote-audio'), statsSource: $('stats-source'),
   numbers: $('numbers'), timeline: $('timeline'), decisions: $('decisions'), insecure: $('insecure'),
   inbound: $('inbound'), browserTimeline: $('browser-timeline'),
+  timelineLegend: $('timeline-legend'), browserTimelineLegend: $('browser-timeline-legend'),
 };
 
 export const state = {

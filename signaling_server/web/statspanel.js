@@ -5,7 +5,7 @@
 import { contract } from './contract.js';
 import { showInbound } from './inbound.js';
 import { state, ui } from './state.js';
-import { decisionColumn, drawTimeline, pushColumn } from './timeline.js';
+import { decisionColumn, drawTimeline, pushColumn, showLegend } from './timeline.js';
 
 const STATS = contract.stats;
 const MAX_DECISIONS = 50;
@@ -35,6 +35,7 @@ function buildRow(row) {
 
 export function buildPanel() {
   for (const row of STATS.panel) ui.numbers.appendChild(buildRow(row));
+  showLegend(ui.timelineLegend, STATS.decision_labels);
   drawTimeline(ui.timeline, state.timeline, STATS.interval_s);
 }
 

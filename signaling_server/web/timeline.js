@@ -37,6 +37,16 @@ function heights(column, height) {
   return total ? result : null;
 }
 
+export function showLegend(list, labels) {
+  // One entry per decision the timeline draws, in its order, coloured by the decision's name.
+  list.replaceChildren(...CODES.filter(([name]) => name in labels).map(([name]) => {
+    const item = document.createElement('li');
+    item.className = name;
+    item.textContent = labels[name];
+    return item;
+  }));
+}
+
 export function drawTimeline(canvas, columns, intervalSeconds) {
   const ctx = canvas.getContext('2d');
   const colors = getComputedStyle(document.documentElement);

@@ -166,7 +166,9 @@ PAGE_STATE = """(() => { const s = dredClient.state;
     const track = s.localStream && s.localStream.getAudioTracks()[0];
     return {phase: s.phase, errors: s.errors, statsMessages: s.statsMessages, statsVia: s.statsVia,
             timeline: s.timeline, decisions: s.decisions, final: s.stats,
-            microphone: track ? track.getSettings() : null}; })()"""
+            microphone: track ? track.getSettings() : null,
+            legends: [...document.querySelectorAll('ul.legend')].map((list) =>
+              [...list.children].map((item) => [item.className, item.textContent]))}; })()"""
 
 
 # What the page's own-figures column shows, bracketed by two getStats() reads of the test's own

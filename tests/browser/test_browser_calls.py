@@ -22,7 +22,7 @@ import pytest
 
 from dred_rtc.jitter.metrics import ReceiveFigures
 from dred_rtc.media import SAMPLE_RATE
-from signaling_server.contract import stats_fields
+from signaling_server.contract import CONTRACT, stats_fields
 
 from .envelope import envelope_correlation
 from .harness import BROWSERS, CallSpec, copy_artifacts, run_call_judged
@@ -210,6 +210,11 @@ def test_stats_panel_matches_final_stats_json(clean_call):
     # The timeline got every played frame's decision, once.
     timeline = {code: sum(column[code] for column in state["timeline"]) for code in "NLDP"}
     assert timeline == {"N": frames["normal"], "L": frames["lbrr"], "D": frames["dred"], "P": frames["plc"]}
+    # Both timelines' legends as the page built them: ours from the contract's labels, the
+    # browser's from what getStats tells apart.
+    labels = CONTRACT["stats"]["decision_labels"]
+    assert state["legends"] == [list(map(list, labels.items())),
+                                [["normal", "normal"], ["lbrr", "FEC"], ["plc", "concealed"]]]
     # The other peer's W3C column shows the final report's figures under the same names.
     assert_column_shows(clean_call.remote_inbound, report["w3c"])
 

@@ -103,6 +103,12 @@ def test_panel_shows_only_contract_fields():
         assert set(row.get("scale", {})) <= set(row["show"]), row
 
 
+def test_every_decision_has_a_label_and_the_page_lists_none_by_hand():
+    assert list(STATS["decision_labels"]) == list(STATS["decision_codes"])
+    page = (WEB / "index.html").read_text(encoding="utf-8")
+    assert not re.search(r"<li class=\"(normal|red|lbrr|dred|plc)\"", page)
+
+
 def test_python_side_uses_the_contract_names():
     assert control.bye()["type"] == CHANNELS["control"]["bye"]
     assert statschannel.DECISION_CODES == STATS["decision_codes"]
