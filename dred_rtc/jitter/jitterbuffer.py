@@ -26,6 +26,9 @@ from .target import DelayBudget, Target, choose_target
 _TIME_EPSILON = 1e-6      # s: arrival times differ in their last bits between equal clocks
 _RETARGET_PACKETS = 25    # recompute the target every 0.5 s of packets,
 _RETARGET_AFTER_LOSS = 5  # or 0.1 s after a loss: the first bursts of a call should count at once
+# libopus's first packet has no DRED (nothing to code yet), its second has: a stream whose
+# first two packets to arrive carry none sends none (or starts in silence, which has none)
+_DRED_WATCH_PACKETS = 2
 
 
 class JitterBuffer(Playback):
@@ -38,7 +41,7 @@ class JitterBuffer(Playback):
         super().__init__(config, capacity=512, via24=False)
         prior_frames = round(config.recovery_prior_s * 1000 / config.frame_ms) if self.dreds.enabled else 0
         self._recovery = RecoveryEstimator(frame_ms=config.frame_ms, prior_frames=prior_frames)
-        self._dred_watch = prior_frames  # packets left in which to look for DRED (arms the prior)
+        self._dred_watch = _DRED_WATCH_PACKETS if prior_frames else 0  # packets left to show DRED
         self.budget = DelayBudget(max_delay_ms=config.max_delay_ms,
                                   mouth_to_ear_ms=config.mouth_to_ear_ms)
         self._target: Target | None = None
@@ -61,13 +64,14 @@ class JitterBuffer(Playback):
             self._target = None
 
     def _watch_for_dred(self, entry: BufferedPacket) -> None:
-        """Arm the recovery prior at the stream's first packet with DRED, if it comes within
-        the prior's length: the prior is a DRED call's start, and a stream without DRED (LBRR
-        only, or none) starts at what jitter needs. The parse is kept for later use."""
+        """Keep the recovery prior only if one of the stream's first packets carries DRED:
+        the prior is a DRED call's start, and a stream without DRED (LBRR only, or none)
+        starts at what jitter needs. The parse is kept for later use."""
         self._dred_watch -= 1
         if self.dreds.for_packet(entry) is not None:
             self._dred_watch = 0
-            self._recovery.arm_prior()
+        elif not self._dred_watch:
+            self._recovery.drop_prior()
             self._target = None
 
     def _reaches_back(self, gap: int, entry: BufferedPacket) -> list[bool]:
@@ -89,7 +93,7 @@ class JitterBuffer(Playback):
 
     def _reset_driver(self) -> None:
         self._recovery.reset()
-        self._dred_watch = self._recovery.prior_frames
+        self._dred_watch = _DRED_WATCH_PACKETS if self._recovery.prior_frames else 0
         self._target = None
 
     # -- the target --------------------------------------------------------------------

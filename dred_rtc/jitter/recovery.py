@@ -18,9 +18,9 @@ rebuildable at `prior_need_ms`, kept apart from the evidence and fading with a h
 its own length. A lossy call's first bursts find the delay already there and its own losses
 take over within a second or two; a clean call is rid of it within a few seconds (a prior
 that only the count of clean frames dilutes held a clean call at its delay budget for tens
-of seconds at a low delay price). The driver arms it (`arm_prior`) once the stream shows
-DRED: the prior's need is DRED's, and a stream without it would only wait for nothing (LBRR
-reaches one frame back, which the jitter margin nearly covers).
+of seconds at a low delay price). The prior's need is DRED's: the driver drops it
+(`drop_prior`) when the stream's first packets show no DRED, since a stream without it would
+only wait for nothing (LBRR reaches one frame back, which the jitter margin nearly covers).
 """
 
 from __future__ import annotations
@@ -61,16 +61,16 @@ class RecoveryEstimator:
         self.reset()
 
     def reset(self) -> None:
-        """Nothing known (a new stream); the prior waits for `arm_prior`."""
+        """Back to the prior (a new stream)."""
         self._needs[:] = 0.0
         self._frames = self._lost = 0.0
         self._count = 0
-        self._prior = 0.0
+        self._prior = float(self.prior_frames)
         self._rebuilt.clear()
 
-    def arm_prior(self) -> None:
-        """Assume the prior's losses from here on (the stream carries DRED)."""
-        self._prior = float(self.prior_frames)
+    def drop_prior(self) -> None:
+        """Forget the prior: the stream carries no DRED that could meet its need."""
+        self._prior = 0.0
         self._rebuilt.clear()
 
     def _age(self, frames: int) -> None:

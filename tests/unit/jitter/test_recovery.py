@@ -71,8 +71,6 @@ def test_the_prior_fades_on_a_clean_call_and_gives_way_to_real_losses():
     about 4 s at the default price, while real bursts keep the delay wherever they need it."""
     price = JitterConfig.delay_price
     clean = RecoveryEstimator(prior_frames=50)
-    assert clean.best_delay(20, 400, price)[0] == 20      # not armed: no DRED seen yet
-    clean.arm_prior()
     assert clean.best_delay(20, 400, price)[0] == 150 and clean.loss_fraction == pytest.approx(0.1)
     for _ in range(50):
         clean.received(0, 0.0, [])
@@ -80,7 +78,9 @@ def test_the_prior_fades_on_a_clean_call_and_gives_way_to_real_losses():
     for _ in range(200):
         clean.received(0, 0.0, [])
     assert clean.best_delay(20, 400, price)[0] == 20      # five: the prior is gone
+    dropped = RecoveryEstimator(prior_frames=50)
+    dropped.drop_prior()                                  # the stream shows no DRED
+    assert dropped.best_delay(20, 400, price)[0] == 20 and dropped.loss_fraction == 0
     lossy = RecoveryEstimator(prior_frames=50, margin_ms=10.0)
-    lossy.arm_prior()
     bursts(lossy, length=3, every=10, count=50, reach=3)  # 10 s of 3-frame bursts
     assert lossy.best_delay(20, 400, price)[0] == 70 and lossy.loss_fraction == pytest.approx(0.3, abs=0.02)
