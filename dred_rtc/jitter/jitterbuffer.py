@@ -135,9 +135,9 @@ class JitterBuffer(Playback):
             self._heard_pause = self._last_heard is None or stretch.is_pause(self._last_heard)
         return self._heard_pause
 
-    def _decoded(self, plan: Plan, pcm: np.ndarray) -> None:
-        if plan.decision is not Decision.PLC and pcm.size:
-            self._last_heard, self._heard_pause = pcm, None  # concealment keeps what it continues
+    def _heard(self, pcm: np.ndarray) -> None:
+        if pcm.size:  # concealment is not heard: it keeps what it continues
+            self._last_heard, self._heard_pause = pcm, None
 
     # -- time-stretch ------------------------------------------------------------------
     def _frame_ready(self, now: float, target: float) -> None:
