@@ -69,9 +69,10 @@ PACKET_DECISIONS = (Decision.NORMAL, Decision.RED)
 _VALID_UNITS = (960 * 3, 960 * 2, 960, 480, 240, 120)  # at 48 kHz; scaled by rate/48000
 
 
-@dataclass
+@dataclass(slots=True)
 class Plan:
-    """One decoder call. `samples` None means: the decoder's last packet duration."""
+    """One decoder call. `samples` None means: the decoder's last packet duration (slotted:
+    one or more are made per frame)."""
 
     decision: Decision
     samples: int | None

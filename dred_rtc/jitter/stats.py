@@ -56,8 +56,6 @@ class JitterStats:
         self.units[decision._value_] += 1  # `.value` is a Python-level descriptor
         if not plan.advance:
             self.units["expand"] += 1
-        if plan.reason is Reason.DTX:
-            self.units["dtx"] += 1
         if decision is not Decision.PLC:
             self._in_concealment = False
             if decision is Decision.LBRR:
@@ -65,7 +63,9 @@ class JitterStats:
             elif decision is Decision.DRED and plan.covered:
                 self.units["dred_covered"] += 1
             return
-        if plan.reason in (Reason.LOST, Reason.UNDERRUN):
+        if plan.reason is Reason.DTX:  # the reasons to conceal
+            self.units["dtx"] += 1
+        elif plan.reason in (Reason.LOST, Reason.UNDERRUN):
             self.units["lost"] += 1
         self.concealed_samples += samples
         if not self._in_concealment:
