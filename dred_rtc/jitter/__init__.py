@@ -10,7 +10,7 @@ from .jitterbuffer import JitterBuffer, make_playback
 from .metrics import PlayoutMetrics, ReceiveFigures
 from .packet import ReceivedPacket
 from .playback import Playback
-from .policy import Context, RealtimePolicy
+from .policy import Context, RealtimePolicy, Timing
 from .rebuild import RebuildLedger
 from .reference import ReferencePlayback, ReferencePolicy
 from .stats import JitterStats
@@ -19,5 +19,6 @@ __all__ = [
     "BufferedPacket", "CEILING_MS", "Context", "Decision", "DelayEstimator",
     "DredStore", "Insert", "JitterBuffer", "JitterConfig", "JitterStats", "Operation",
     "PacketBuffer", "Plan", "PlayedFrame", "Playback", "PlayoutMetrics", "RealtimePolicy", "Reason",
-    "RebuildLedger", "ReceiveFigures", "ReceivedPacket", "ReferencePlayback", "ReferencePolicy", "Stretch", "make_playback",
+    "RebuildLedger", "ReceiveFigures", "ReceivedPacket", "ReferencePlayback", "ReferencePolicy", "Stretch",
+    "Timing", "make_playback",
 ]

@@ -63,12 +63,16 @@ class Operation(enum.Enum):
     IDLE = "idle"              # playout has not started: silence that is not part of the media
 
 
+#: the decisions that decode the unit's own packet (as it came, or a RED copy of it)
+PACKET_DECISIONS = (Decision.NORMAL, Decision.RED)
+
 _VALID_UNITS = (960 * 3, 960 * 2, 960, 480, 240, 120)  # at 48 kHz; scaled by rate/48000
 
 
-@dataclass
+@dataclass(slots=True)
 class Plan:
-    """One decoder call. `samples` None means: the decoder's last packet duration."""
+    """One decoder call. `samples` None means: the decoder's last packet duration (slotted:
+    one or more are made per frame)."""
 
     decision: Decision
     samples: int | None

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
+
 import numpy as np
 
 from .decision import Decision, Operation, Stretch
 
 
-@dataclass(frozen=True, slots=True)
-class PlayedFrame:
+class PlayedFrame(NamedTuple):
     """One output frame (frame_ms of int16 mono). `position` is the media position (samples)
-    of its first sample, None for silence before playout starts or after a failure."""
+    of its first sample, None for silence before playout starts or after a failure.
+    Immutable, and a named tuple rather than a frozen dataclass: one is made per pull, and a
+    frozen dataclass sets each field through object.__setattr__ (three times the cost)."""
 
     pcm: np.ndarray
     decision: Decision     # the source that filled most of it
@@ -32,4 +34,3 @@ class PlayedFrame:
         return {"frame": index, "decision": self.decision.value,
                 "delay_ms": round(self.delay * 1000.0, 3),
                 "target_ms": round(self.target * 1000.0, 3), "action": self.stretch.value}
-

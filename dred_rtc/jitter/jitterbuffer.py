@@ -10,6 +10,7 @@ in pauses first.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from .buffer import BufferedPacket
 from .config import JitterConfig
 from .decision import Decision, Plan, Stretch, dred_covers
 from .playback import Playback
-from .policy import Context, RealtimePolicy
+from .policy import Context, RealtimePolicy, Timing
 from .recovery import RecoveryEstimator
 from .reference import ReferencePlayback
 from .target import DelayBudget, Target, choose_target
@@ -137,13 +138,18 @@ class JitterBuffer(Playback):
         return now - self._delay.nominal_arrival(position)
 
     def _next_plan(self, now: float, target: float) -> Plan:
-        """The policy's plan for the unit due, given where playout stands."""
+        """The policy's plan for the unit due, given where playout stands (arguments by
+        position: by keyword they cost more than the rest of making the context)."""
+        return self.policy.decide(Context(self._buffer, self._play_ts, self._last_seq,
+                                          partial(self._timing, now, target), self._in_pause))
+
+    def _timing(self, now: float, target: float) -> Timing:
+        """Where the unit due stands in time (asked by the policy while this unit is due)."""
         waited = now - self._delay.nominal_arrival(self._play_ts)
-        return self.policy.decide(Context(
-            self._buffer, self._play_ts, self._last_seq,
-            delay=waited + self._queue.samples.size / self.sample_rate, target=target,
-            waited=waited, horizon=self._delay.horizon_ms / 1000.0 + 0.005,
-            max_delay=(self._target or self.target).budget_ms / 1000.0, in_pause=self._in_pause))
+        delay = waited + self._queue.samples.size / self.sample_rate
+        horizon = self._delay.horizon_ms / 1000.0 + 0.005
+        max_delay = (self._target or self.target).budget_ms / 1000.0
+        return Timing(delay, target, waited, horizon, max_delay)
 
     def _in_pause(self) -> bool:
         """The audio played last is a pause (nothing played yet counts as one)."""
@@ -151,9 +157,9 @@ class JitterBuffer(Playback):
             self._heard_pause = self._last_heard is None or stretch.is_pause(self._last_heard)
         return self._heard_pause
 
-    def _decoded(self, plan: Plan, pcm: np.ndarray) -> None:
-        if plan.decision is not Decision.PLC and pcm.size:
-            self._last_heard, self._heard_pause = pcm, None  # concealment keeps what it continues
+    def _heard(self, pcm: np.ndarray) -> None:
+        if pcm.size:  # concealment is not heard: it keeps what it continues
+            self._last_heard, self._heard_pause = pcm, None
 
     # -- time-stretch ------------------------------------------------------------------
     def _frame_ready(self, now: float, target: float) -> None:

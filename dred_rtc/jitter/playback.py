@@ -19,7 +19,7 @@ import numpy as np
 from ..opus import Decoder
 from .buffer import BufferedPacket, Insert, PacketBuffer
 from .config import CEILING_MS, JitterConfig
-from .decision import Decision, Operation, Plan, Reason, Stretch
+from .decision import PACKET_DECISIONS, Decision, Operation, Plan, Reason, Stretch
 from .delay import DelayEstimator
 from .dredstore import DredStore
 from .frame import PlayedFrame
@@ -83,8 +83,8 @@ class Playback:
     def _frame_ready(self, now: float, target: float) -> None:
         """A frame is queued and about to play: a chance to change the rate."""
 
-    def _decoded(self, plan: Plan, pcm: np.ndarray) -> None:
-        """A unit was decoded and queued."""
+    def _heard(self, pcm: np.ndarray) -> None:
+        """A unit was decoded from media (not concealed) and queued."""
 
     def _frame_delay(self, now: float, position: int | None) -> float:
         raise NotImplementedError
@@ -234,13 +234,13 @@ class Playback:
         return frame
 
     def _operation(self, decision: Decision, stretch: Stretch) -> Operation:
-        if stretch is Stretch.ACCELERATE:
-            return Operation.ACCELERATE
-        if stretch is Stretch.DECELERATE:
-            return Operation.DECELERATE
-        if decision is Decision.PLC:
-            return Operation.EXPAND
-        if decision is Decision.NORMAL and self._last_operation is Operation.EXPAND:
+        """A rate change names the frame; else its source does (concealment is NetEq's
+        expand), and a packet right after concealment merges. Looked up by value: a read
+        of an enum member through its class is a Python call in Python 3.11."""
+        rate_change = _RATE_OPERATIONS.get(stretch._value_)
+        if rate_change is not None:
+            return rate_change
+        if self._last_operation is Operation.EXPAND and decision is Decision.NORMAL:
             return Operation.MERGE
         return _OPERATIONS[decision._value_]
 
@@ -258,19 +258,20 @@ class Playback:
         if self.on_unit is not None:
             self.on_unit(plan)
         position = self._play_ts
-        pcm = self._execute(plan)
         skipped = plan.reason is Reason.SKIP
+        pcm = np.zeros(0, dtype=np.int16) if skipped else self._execute(plan)  # as opus_demo
         self._stats.unit(plan, 0 if skipped else pcm.size)
         if plan.advance and not skipped:
             self.metrics.unit(position, pcm.size, plan)
-        if plan.decision is Decision.PLC and pcm.size and below_rms(pcm, _SILENT_RMS):
+        if plan.decision is not Decision.PLC:
+            self._heard(pcm)
+        elif pcm.size and below_rms(pcm, _SILENT_RMS):
             self._stats.silent(pcm.size)
-        self._decoded(plan, pcm)
         if skipped and plan.packet is None:
             later = self._buffer.next_after(self._play_ts)
             self._play_ts = later.ts if later is not None else self._play_ts + self.frame
         elif plan.advance:
-            if plan.decision in (Decision.NORMAL, Decision.RED) and plan.packet is not None:
+            if plan.decision in PACKET_DECISIONS and plan.packet is not None:
                 self._play_ts = plan.packet.end
                 self._last_seq = plan.packet.seq
             else:
@@ -283,10 +284,10 @@ class Playback:
     def _execute(self, plan: Plan) -> np.ndarray:
         decoder = self._decoder
         samples = plan.samples if plan.samples is not None else decoder.last_packet_duration
-        if plan.reason is Reason.SKIP or not samples or samples <= 0:
+        if not samples or samples <= 0:
             return np.zeros(0, dtype=np.int16)  # opus_demo also outputs nothing here
         try:
-            if plan.decision in (Decision.NORMAL, Decision.RED):
+            if plan.decision in PACKET_DECISIONS:
                 return decoder.decode(plan.packet.payload)
             if plan.decision is Decision.LBRR:
                 return decoder.decode_lbrr(plan.packet.payload, samples)
@@ -338,10 +339,13 @@ class Playback:
         return self._stats.frame_log
 
 
-#: the operation named as each decision, by the decision's value: `Operation(value)` is an
-#: enum call and an enum key a Python-level hash, on every frame
-_OPERATIONS = {decision.value: Operation(decision.value) for decision in Decision
-               if decision is not Decision.PLC}
+#: the operation of a frame by its decision's value (concealment: expand), and of a rate
+#: change by the stretch's: `Operation(value)` is an enum call and an enum key a Python-level
+#: hash, on every frame
+_OPERATIONS = {decision.value: Operation.EXPAND if decision is Decision.PLC
+               else Operation(decision.value) for decision in Decision}
+_RATE_OPERATIONS = {stretch.value: Operation(stretch.value)
+                    for stretch in (Stretch.ACCELERATE, Stretch.DECELERATE)}
 
 
 def _is_int(value: object) -> bool:

@@ -11,7 +11,7 @@ change that moves the delay toward its target once a frame is queued. Everything
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from .buffer import PacketBuffer
 from .decision import Decision, Plan, Reason, Stretch, dred_covers, unit_size
@@ -25,25 +25,32 @@ SHRINK_DEADBAND = 0.010 + _EPSILON   # no shrinking within 10 ms above the targe
 GROW_DEADBAND = 0.020 + _EPSILON     # nor growing within a frame below it (where playout starts)
 
 
+class Timing(NamedTuple):
+    """Where the unit due stands in time (s)."""
+
+    delay: float           # between the due unit's nominal arrival and its playout
+    target: float          # the target delay
+    waited: float          # since the due unit's nominal arrival
+    horizon: float         # relative delay beyond which a packet is unlikely to still come
+    max_delay: float       # the delay budget
+
+
 @dataclass(slots=True)
 class Context:
     """What the policy sees besides its settings: the store and where playout stands (one
-    per unit: slotted, so making it is cheap)."""
+    per unit: slotted, so making it is cheap). The timing is asked for, not given: only a
+    unit without its packet needs it, and most units have theirs."""
 
     buffer: PacketBuffer
     play_ts: int           # media position (samples) of the unit due
     last_seq: int | None   # extended seq of the last packet decoded normally
-    delay: float           # s between the due unit's nominal arrival and its playout
-    target: float          # target delay (s)
-    waited: float          # s since the due unit's nominal arrival
-    horizon: float         # relative delay beyond which a packet is unlikely to still come (s)
-    max_delay: float       # the delay budget (s)
+    timing: Callable[[], Timing]
     in_pause: Callable[[], bool] = lambda: False  # is the audio played last a pause?
 
 
-@dataclass(frozen=True)
-class RateChange:
-    """Move the delay by up to `amount` seconds; `in_speech`: may stretch speech too."""
+class RateChange(NamedTuple):
+    """Move the delay by up to `amount` seconds; `in_speech`: may stretch speech too (a named
+    tuple: made on most frames, at a third of a frozen dataclass's cost)."""
 
     action: Stretch
     amount: float
@@ -101,13 +108,15 @@ class RealtimePolicy:
         not heard: a packet merely late while the delay is near its target, a loss in a
         pause that the next packet's redundancy will rebuild, or with patience within its
         budget; never beyond the delay budget."""
-        grown = ctx.delay + unit / self.sample_rate
-        late = ctx.waited < ctx.horizon  # recent packets have come this late
-        wait = grown <= ctx.max_delay + 1e-9 and (
-            (late and grown <= ctx.target + LATE_WAIT_ABOVE_TARGET)
-            or (self.patience and grown - ctx.target <= self.patience_budget + 1e-9
-                and (late or self._redundancy_may_reach(ctx, unit)))
-            or (self.wait_in_pauses and ctx.in_pause() and self._redundancy_may_reach(ctx, unit)))
+        timing = ctx.timing()
+        grown = timing.delay + unit / self.sample_rate
+        late = timing.waited < timing.horizon  # recent packets have come this late
+        wait = grown <= timing.max_delay + 1e-9 and (
+            (late and grown <= timing.target + LATE_WAIT_ABOVE_TARGET)
+            or (self.patience and grown - timing.target <= self.patience_budget + 1e-9
+                and (late or self._redundancy_may_reach(ctx, timing, unit)))
+            or (self.wait_in_pauses and ctx.in_pause()
+                and self._redundancy_may_reach(ctx, timing, unit)))
         if wait:
             return Plan(Decision.PLC, unit, advance=False, reason=Reason.WAIT)
         return Plan(Decision.PLC, unit, reason=reason)
@@ -126,13 +135,13 @@ class RealtimePolicy:
             return RateChange(Stretch.DECELERATE, -excess, under_jitter > _EPSILON)
         return None
 
-    def _redundancy_may_reach(self, ctx: Context, unit: int) -> bool:
+    def _redundancy_may_reach(self, ctx: Context, timing: Timing, unit: int) -> bool:
         """Would the next packet still to come carry LBRR/DRED reaching the due unit? The
         newest packet's LBRR and the recent DRED reach stand in for the next packet's."""
         newest = ctx.buffer.highest
         if newest is None:
             return False
-        overdue = int((ctx.waited - ctx.horizon) * self.sample_rate)
+        overdue = int((timing.waited - timing.horizon) * self.sample_rate)
         offset = max(newest.end - ctx.play_ts, overdue)  # to the earliest packet still to come
         if offset <= 0:
             return True

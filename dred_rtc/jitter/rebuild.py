@@ -29,7 +29,7 @@ def source_of(plan: Plan) -> str:
     """The source a unit counts under: its decision, DRED beyond its reach apart."""
     if plan.decision is Decision.DRED and not plan.covered:
         return _UNCOVERED
-    return plan.decision.value
+    return plan.decision._value_  # `.value` is a Python-level descriptor
 
 
 class RebuildLedger:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from itertools import accumulate
 
 import numpy as np
 
@@ -52,8 +53,8 @@ class RecoveryEstimator:
         self._prior = 0.0    # weight of what is left of the prior, in frames
         self._needs = np.zeros(int(max_ms / bucket_ms) + 1)  # weight of lost frames per need
         self._prior_bucket = self._bucket(prior_need_ms)
-        self._delays = np.arange(len(self._needs)) * bucket_ms   # the delay each bucket stands for
-        self._delay_list = self._delays.tolist()                 # the same, for bisect
+        #: the delay each bucket stands for (a list: bisected and read one by one)
+        self._delays = (np.arange(len(self._needs)) * bucket_ms).tolist()
         self._rebuilt: dict[int, float] = {}  # rebuilt_at by bucket until the histogram changes
         self._lost = 0.0     # weight of all lost frames (rebuildable or not)
         self._frames = 0.0   # weight of all frames
@@ -143,29 +144,35 @@ class RecoveryEstimator:
         `price_per_frame_ms`: the fraction of all frames that one more frame of delay (20 ms)
         must rebuild to be worth it. Returns (delay_ms, fraction of all frames rebuilt there).
         The candidates are `low_ms` and the bucket delays above it up to `high_ms`; the
-        lowest wins a tie. This runs on every retarget, so the buckets inside are found by
-        bisection and only their prefix of the curve is summed.
+        lowest wins a tie. This runs on every retarget, so only the first bucket above
+        `low_ms` and those where the curve rises are weighed (past a bucket that adds
+        nothing, the gain stays and the price grows: it cannot win), with the curve summed in
+        bucket order as np.cumsum sums it (adding an empty bucket changes no bit).
         """
         if high_ms <= low_ms:
             return high_ms, self.rebuilt_at(high_ms)
         best_ms, best_gain = float(low_ms), self.rebuilt_at(low_ms)
-        first = bisect_right(self._delay_list, low_ms)
-        last = bisect_right(self._delay_list, high_ms)
-        if last <= first:
-            return best_ms, best_gain
-        delays = self._delays[first:last]
+        first = bisect_right(self._delays, low_ms)
+        last = bisect_right(self._delays, high_ms)
         frames = self._all_frames
-        if frames > 0:
-            curve = np.cumsum(self._needs[:last])
-            if self._prior_bucket < last:
-                curve[self._prior_bucket:] += self._prior_rebuildable
-            gains = (curve / frames)[first:]
-        else:
-            gains = np.zeros(last - first)
-        utility = gains - price_per_frame_ms * delays / self.frame_ms
-        best = int(np.argmax(utility))
-        if utility[best] > best_gain - price_per_frame_ms * low_ms / self.frame_ms:
-            best_ms, best_gain = float(delays[best]), float(gains[best])
+        if last <= first or frames <= 0:
+            return best_ms, best_gain
+        best_utility = best_gain - price_per_frame_ms * low_ms / self.frame_ms
+        prior_bucket, prior = self._prior_bucket, self._prior_rebuildable
+        needs = self._needs[:last]
+        rises = needs.nonzero()[0].tolist()
+        heights = list(accumulate(needs[rises].tolist()))  # the curve at each rise
+        candidates = {first, *rises[bisect_right(rises, first):]}
+        if prior and first < prior_bucket < last:
+            candidates.add(prior_bucket)
+        for index in sorted(candidates):
+            below = bisect_right(rises, index)
+            curve = heights[below - 1] if below else 0.0
+            gain = (curve + prior if index >= prior_bucket else curve) / frames
+            delay = self._delays[index]
+            utility = gain - price_per_frame_ms * delay / self.frame_ms
+            if utility > best_utility:
+                best_ms, best_gain, best_utility = delay, gain, utility
         return best_ms, best_gain
 
     def rebuilt_at(self, delay_ms: float) -> float:

@@ -52,24 +52,25 @@ class JitterStats:
         if samples <= 0:
             self.units["skipped"] += 1
             return
-        self.units[plan.decision._value_] += 1  # `.value` is a Python-level descriptor
-        if plan.decision is Decision.DRED and plan.covered:
-            self.units["dred_covered"] += 1
-        if plan.decision is Decision.LBRR:
-            self.fec_used += 1
+        decision = plan.decision
+        self.units[decision._value_] += 1  # `.value` is a Python-level descriptor
         if not plan.advance:
             self.units["expand"] += 1
-        if plan.reason is Reason.DTX:
-            self.units["dtx"] += 1
-        if plan.decision is Decision.PLC and plan.reason in (Reason.LOST, Reason.UNDERRUN):
-            self.units["lost"] += 1
-        if plan.decision is Decision.PLC:
-            self.concealed_samples += samples
-            if not self._in_concealment:
-                self.concealment_events += 1
-            self._in_concealment = True
-        else:
+        if decision is not Decision.PLC:
             self._in_concealment = False
+            if decision is Decision.LBRR:
+                self.fec_used += 1
+            elif decision is Decision.DRED and plan.covered:
+                self.units["dred_covered"] += 1
+            return
+        if plan.reason is Reason.DTX:  # the reasons to conceal
+            self.units["dtx"] += 1
+        elif plan.reason in (Reason.LOST, Reason.UNDERRUN):
+            self.units["lost"] += 1
+        self.concealed_samples += samples
+        if not self._in_concealment:
+            self.concealment_events += 1
+        self._in_concealment = True
 
     def silent(self, samples: int) -> None:
         self.silent_concealed_samples += samples

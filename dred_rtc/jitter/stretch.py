@@ -48,25 +48,25 @@ def accelerate(pcm: np.ndarray, max_remove: int, *, keep: int = 0, max_speech: i
     whole number of pitch periods, or a cross-faded chunk of silence; with `speech` False,
     only silence.
     """
-    x = pcm.astype(np.float64)
     min_lag = MIN_LAG * sample_rate // SAMPLE_RATE
     max_lag = MAX_LAG * sample_rate // SAMPLE_RATE
     start = keep
-    if max_remove < min_lag or x.size - start < 2 * max_lag + max_lag:
+    if max_remove < min_lag or pcm.size - start < 2 * max_lag + max_lag:
         return pcm, 0
-    segment = x[start:]
-    if below_rms(segment, SILENCE_RMS):
+    silent = below_rms(pcm[start:], SILENCE_RMS)
+    if not silent and not speech:
+        return pcm, 0  # most calls while the delay is above its target: no float copy made
+    x = pcm.astype(np.float64)
+    if silent:
         # Silence: remove as much as allowed, cross-fading over a short overlap.
         overlap = min_lag
-        cut = min(max_remove, segment.size - 2 * overlap)
+        cut = min(max_remove, x.size - start - 2 * overlap)
         if cut <= 0:
             return pcm, 0
         fade = _fade(overlap)
         mixed = x[start:start + overlap] * (1 - fade) + x[start + cut:start + cut + overlap] * fade
         out = np.concatenate((x[:start], mixed, x[start + cut + overlap:]))
         return _to_int16(out), x.size - out.size
-    if not speech:
-        return pcm, 0
     lag, corr = _best_lag(x, start, min_lag, max_lag)
     if corr < _CORR_MIN:
         return pcm, 0

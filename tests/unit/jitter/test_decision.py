@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dred_rtc.jitter import (Context, Decision, DredStore, PacketBuffer, RealtimePolicy, Reason,
-                             ReferencePolicy)
+                             ReferencePolicy, Timing)
 from dred_rtc.opus import Dred, DredParser, has_lbrr
 
 from .helpers import FRAME, rtp
@@ -22,8 +22,9 @@ def decider(*, reach_estimate=lambda: 24000, use_dred=True, budget=0.3, **overri
 
 def situation(buffer, k: int, *, last_seq=None, waited=0.03, target=0.03, horizon=0.005,
               in_pause=False, max_delay=0.4) -> Context:
-    return Context(buffer, k * FRAME, last_seq, delay=waited, target=target, waited=waited,
-                   horizon=horizon, max_delay=max_delay, in_pause=lambda: in_pause)
+    timing = Timing(delay=waited, target=target, waited=waited, horizon=horizon,
+                    max_delay=max_delay)
+    return Context(buffer, k * FRAME, last_seq, timing=lambda: timing, in_pause=lambda: in_pause)
 
 
 @pytest.fixture(scope="module")
