@@ -9,7 +9,6 @@ import ctypes
 
 import numpy as np
 
-from .library import c_uchar_p
 
 # Opus frame durations in units of 2.5 ms: 2.5, 5, 10, 20, 40, 60, 80, 100, 120 ms.
 _FRAME_QUARTERS = (1, 2, 4, 8, 16, 24, 32, 40, 48)
@@ -33,8 +32,9 @@ def check_frame_size(frame_size: int, sample_rate: int) -> None:
                          f"{sample_rate} Hz (one of {allowed})")
 
 
-def packet_pointer(packet: bytes | bytearray | memoryview) -> tuple[ctypes._Pointer, int]:
-    """A read-only pointer into a non-empty bytes-like packet (no copy for `bytes`)."""
+def packet_pointer(packet: bytes | bytearray | memoryview) -> tuple[bytes, int]:
+    """A non-empty bytes-like packet as libopus's packet arguments take it (`c_packet`:
+    bytes, passed without a copy), and its size."""
     if isinstance(packet, (bytearray, memoryview)):
         packet = bytes(packet)
     if not isinstance(packet, bytes):
@@ -43,7 +43,7 @@ def packet_pointer(packet: bytes | bytearray | memoryview) -> tuple[ctypes._Poin
         raise ValueError("empty Opus packet (use conceal() for a missing packet)")
     if len(packet) > 0x7FFFFFFF:
         raise ValueError("Opus packet too large")
-    return ctypes.cast(ctypes.c_char_p(packet), c_uchar_p), len(packet)
+    return packet, len(packet)
 
 
 def pcm_pointer(pcm: np.ndarray, channels: int) -> tuple[ctypes._Pointer, int]:

@@ -24,6 +24,9 @@ from ..cache import opus_prefix
 from .errors import OpusError, OpusFunctionMissing, OpusLibraryNotFound
 
 c_uchar_p = POINTER(ctypes.c_ubyte)
+# A packet libopus only reads (const unsigned char *): bytes pass through c_char_p with no
+# copy and no cast (a ctypes.cast per call was most of a pull's ctypes cost).
+c_packet = c_char_p
 
 # Prototypes: (name, restype, argtypes). ctls are variadic: only the fixed part is declared
 # and the extra argument is passed as a c_int32 or a pointer to one.
@@ -36,22 +39,22 @@ _PROTOTYPES: list[tuple[str, object, list[object]]] = [
     ("opus_encoder_ctl", c_int, [c_void_p, c_int]),
     ("opus_decoder_create", c_void_p, [c_int32, c_int, POINTER(c_int)]),
     ("opus_decoder_destroy", None, [c_void_p]),
-    ("opus_decode", c_int, [c_void_p, c_uchar_p, c_int32, POINTER(c_int16), c_int, c_int]),
+    ("opus_decode", c_int, [c_void_p, c_packet, c_int32, POINTER(c_int16), c_int, c_int]),
     ("opus_decoder_ctl", c_int, [c_void_p, c_int]),
     ("opus_decoder_dred_decode", c_int, [c_void_p, c_void_p, c_int32, POINTER(c_int16), c_int32]),
-    ("opus_decode24", c_int, [c_void_p, c_uchar_p, c_int32, POINTER(c_int32), c_int, c_int]),
+    ("opus_decode24", c_int, [c_void_p, c_packet, c_int32, POINTER(c_int32), c_int, c_int]),
     ("opus_decoder_dred_decode24", c_int, [c_void_p, c_void_p, c_int32, POINTER(c_int32), c_int32]),
     ("opus_dred_decoder_create", c_void_p, [POINTER(c_int)]),
     ("opus_dred_decoder_destroy", None, [c_void_p]),
     ("opus_dred_get_size", c_int, []),
     ("opus_dred_alloc", c_void_p, [POINTER(c_int)]),
     ("opus_dred_free", None, [c_void_p]),
-    ("opus_dred_parse", c_int, [c_void_p, c_void_p, c_uchar_p, c_int32, c_int32, c_int32, POINTER(c_int), c_int]),
+    ("opus_dred_parse", c_int, [c_void_p, c_void_p, c_packet, c_int32, c_int32, c_int32, POINTER(c_int), c_int]),
     ("opus_dred_process", c_int, [c_void_p, c_void_p, c_void_p]),
-    ("opus_packet_get_nb_samples", c_int, [c_uchar_p, c_int32, c_int32]),
-    ("opus_packet_get_nb_frames", c_int, [c_uchar_p, c_int32]),
-    ("opus_packet_get_samples_per_frame", c_int, [c_uchar_p, c_int32]),
-    ("opus_packet_has_lbrr", c_int, [c_uchar_p, c_int32]),
+    ("opus_packet_get_nb_samples", c_int, [c_packet, c_int32, c_int32]),
+    ("opus_packet_get_nb_frames", c_int, [c_packet, c_int32]),
+    ("opus_packet_get_samples_per_frame", c_int, [c_packet, c_int32]),
+    ("opus_packet_has_lbrr", c_int, [c_packet, c_int32]),
 ]
 
 
