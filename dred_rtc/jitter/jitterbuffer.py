@@ -26,8 +26,7 @@ from .target import DelayBudget, Target, choose_target
 
 _TIME_EPSILON = 1e-6      # s: arrival times differ in their last bits between equal clocks
 _RETARGET_PACKETS = 25    # recompute the target every 0.5 s of packets,
-_RETARGET_AFTER_LOSS = 5  # or 0.1 s after a loss that needed more than the target: the first
-                          # bursts of a call should count at once
+_RETARGET_AFTER_LOSS = 5  # or 0.1 s after a loss: the first bursts of a call should count at once
 # libopus's first packet has no DRED (nothing to code yet), its second has: a stream whose
 # first two packets to arrive carry none sends none (or starts in silence, which has none)
 _DRED_WATCH_PACKETS = 2
@@ -60,10 +59,9 @@ class JitterBuffer(Playback):
     def _arrived(self, gap: int, relative_ms: float, entry: BufferedPacket) -> None:
         if self._dred_watch:
             self._watch_for_dred(entry)
-        need_ms = self._recovery.received(gap, relative_ms, self._reaches_back(gap, entry))
+        self._recovery.received(gap, relative_ms, self._reaches_back(gap, entry))
         self._since_target += 1
-        outgrown = need_ms > (self._target.ms if self._target else 0.0)  # a loss the target missed
-        if self._since_target >= (_RETARGET_AFTER_LOSS if outgrown else _RETARGET_PACKETS):
+        if self._since_target >= (_RETARGET_AFTER_LOSS if gap > 0 else _RETARGET_PACKETS):
             self._target = None
 
     def _watch_for_dred(self, entry: BufferedPacket) -> None:
@@ -106,8 +104,7 @@ class JitterBuffer(Playback):
     @property
     def target(self) -> Target:
         """The current delay target and its reasons, recomputed every `_RETARGET_PACKETS`
-        packets (0.5 s: the jitter histogram moves in such blocks), sooner after a loss that
-        needed more delay than it gives.
+        packets (0.5 s: the jitter histogram moves in such blocks), sooner after a loss.
         The per-frame paths read `self._target or self.target`: a property call is the
         larger cost of a read, and inside a pull the target is already set."""
         if self._target is None:
