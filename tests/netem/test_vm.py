@@ -25,7 +25,8 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 # The tolerances the nfqueue backend meets on this machine (tests/netem/test_demo.py, test_link.py)
-LOSS_ABS, DELAY_ABS_MS, SD_ABS_MS, RATE_REL = 0.04, 2.0, 1.5, 0.1
+DELAY_ABS_MS, SD_ABS_MS, RATE_REL = 2.0, 1.5, 0.1
+GILBERT_PERSISTENCE = 1 - 0.1 - 0.4   # gilbert 0.1,0.4: 20 % loss in bursts of 2.5
 
 
 def _no_fast_guest() -> str | None:
@@ -65,11 +66,16 @@ def _run_guest(out: Path) -> dict:
 
 
 def _calls_starved(data: dict) -> bool:
-    """A real-time call in the guest that did not connect or rebuilt under UML's floor."""
+    """A real-time call in the guest that did not connect (a compose peer, or a netem-demo
+    call over 20 % loss) or rebuilt under UML's floor."""
     steps = data.get("steps", {})
     compose = steps.get("compose-sender", {})
     if compose.get("sender_exit", 0) != 0 or compose.get("receiver_exit", 0) != 0:
         return True
+    for setting in ("netem-bernoulli", "netem-gilbert"):  # a call that could not connect
+        error = str(steps.get(setting, {}).get("error", ""))
+        if "before the connection was up" in error or "not connected within" in error:
+            return True
     calls = steps.get("netem-bernoulli", {}).get("summary", {}).get("calls", [])
     return any(call.get("name") == "dred-lbrr" and (call.get("rebuilt") or 0) < UML_REBUILT_FLOOR
                for call in calls)
@@ -88,9 +94,21 @@ UML_TIMING_ABS_MS = 3.0
 UML_REBUILT_FLOOR = 0.7   # 77-91 % measured there (nfqueue on the host: 96 %)
 
 
-def _assert_link(measured: dict, loss: float, loss_abs: float = LOSS_ABS, accel: str = "kvm") -> None:
+def _loss_spread(loss: float, packets: int, persistence: float) -> float:
+    """The standard deviation of the loss fraction over `packets` packets: binomial, widened
+    for a two-state Markov chain whose state persists with `persistence` (1 - p - r for
+    Gilbert-Elliott; 0 for Bernoulli). A 10 s call at gilbert 0.1,0.4 sees 0.20 +- 0.031 (it
+    measured 0.129 once in make test, 2.3 of those from the mean)."""
+    return math.sqrt(loss * (1 - loss) / packets * (1 + persistence) / (1 - persistence))
+
+
+def _assert_link(measured: dict, loss: float, persistence: float, accel: str = "kvm") -> None:
+    """The probe's figures: loss within 4 SD of the setting's mean for the packets sent (a
+    1000-packet probe of gilbert 0.1,0.4 is 0.20 +- 0.022; it measured 0.254 once), delay
+    and its SD within what the guest's timers allow."""
     timing = (DELAY_ABS_MS, SD_ABS_MS) if accel == "kvm" else (UML_TIMING_ABS_MS, UML_TIMING_ABS_MS)
-    assert measured["loss"] == pytest.approx(loss, abs=loss_abs), measured["loss"]
+    spread = _loss_spread(loss, measured["sent"], persistence)
+    assert measured["loss"] == pytest.approx(loss, abs=4 * spread), (measured["loss"], spread)
     assert measured["delay_ms"]["mean"] == pytest.approx(40, abs=timing[0]), measured["delay_ms"]
     assert measured["delay_ms"]["sd"] == pytest.approx(10, abs=timing[1]), measured["delay_ms"]
 
@@ -106,17 +124,9 @@ def test_guest_runs_debians_kernel_with_netem(report):
     assert report["kernel"].startswith("6.1.")
 
 
-def _loss_spread(loss: float, packets: int, persistence: float) -> float:
-    """The standard deviation of the loss fraction over `packets` packets: binomial, widened
-    for a two-state Markov chain whose state persists with `persistence` (1 - p - r for
-    Gilbert-Elliott; 0 for Bernoulli). A 10 s call at gilbert 0.1,0.4 sees 0.20 +- 0.031 (it
-    measured 0.129 once in make test, 2.3 of those from the mean)."""
-    return math.sqrt(loss * (1 - loss) / packets * (1 + persistence) / (1 - persistence))
-
-
-@pytest.mark.parametrize("setting,loss,loss_abs,persistence", [("bernoulli", 0.2, LOSS_ABS, 0.0),
-                                                               ("gilbert", 0.2, 0.05, 1 - 0.1 - 0.4)])
-def test_netem_demo(report, setting, loss, loss_abs, persistence):
+@pytest.mark.parametrize("setting,loss,persistence", [("bernoulli", 0.2, 0.0),
+                                                     ("gilbert", 0.2, GILBERT_PERSISTENCE)])
+def test_netem_demo(report, setting, loss, persistence):
     """netem-demo --backend netem: probe as requested both ways; DRED+LBRR rebuilds >= 90 %
     of the lost frames at bernoulli 20 %; nothing left afterwards."""
     step = _step(report, f"netem-{setting}")
@@ -125,7 +135,7 @@ def test_netem_demo(report, setting, loss, loss_abs, persistence):
     assert summary["backend"] == "netem"
     assert any("netem" in command and "loss" in command for command in summary["link"]["commands"])
     for direction in ("a->b", "b->a"):
-        _assert_link(summary["probe"][direction], loss, loss_abs, report.get("accel", "kvm"))
+        _assert_link(summary["probe"][direction], loss, persistence, report.get("accel", "kvm"))
     calls = {call["name"]: call for call in summary["calls"]}
     dred, neither = calls["dred-lbrr"], calls["neither"]
     assert dred["frames"]["lost_network"] >= 50
@@ -156,7 +166,7 @@ def test_netem_link_script(report):
     step = _step(report, "netem_link.sh")
     assert step["apply"]["exit"] == 0, step["apply"]["output"]
     assert "root netem limit 1000 delay 40ms 10ms distribution normal loss gemodel" in step["apply"]["output"]
-    _assert_link(step["probe"]["a->b"], 0.2, 0.05, report.get("accel", "kvm"))
+    _assert_link(step["probe"]["a->b"], 0.2, GILBERT_PERSISTENCE, report.get("accel", "kvm"))  # 20 %, bursts of 2.5
     assert step["probe"]["b->a"]["loss"] == 0 and step["probe"]["b->a"]["delay_ms"]["mean"] < 5
     assert step["show"]["exit"] == 0 and step["show_counters"]["dropped"] > 0
     assert step["rate_apply"]["exit"] == 0
