@@ -27,9 +27,10 @@ from .target import DelayBudget, Target, choose_target
 _TIME_EPSILON = 1e-6      # s: arrival times differ in their last bits between equal clocks
 _RETARGET_PACKETS = 25    # recompute the target every 0.5 s of packets,
 _RETARGET_AFTER_LOSS = 5  # or 0.1 s after a loss: the first bursts of a call should count at once
-# libopus's first packet has no DRED (nothing to code yet), its second has: a stream whose
-# first two packets to arrive carry none sends none (or starts in silence, which has none)
-_DRED_WATCH_PACKETS = 2
+# libopus's first packet has no DRED (nothing to code yet), its second has, as a RED stream's
+# second packet has its first copy: a stream whose first two packets to arrive carry neither
+# sends neither (or starts in silence, which has no DRED)
+_WATCH_PACKETS = 2
 
 
 class JitterBuffer(Playback):
@@ -42,7 +43,7 @@ class JitterBuffer(Playback):
         super().__init__(config, capacity=512, via24=False)
         prior_frames = round(config.recovery_prior_s * 1000 / config.frame_ms) if self.dreds.enabled else 0
         self._recovery = RecoveryEstimator(frame_ms=config.frame_ms, prior_frames=prior_frames)
-        self._dred_watch = _DRED_WATCH_PACKETS if prior_frames else 0  # packets left to show DRED
+        self._watch = _WATCH_PACKETS if prior_frames else 0  # packets left to show DRED or RED
         self.budget = DelayBudget(max_delay_ms=config.max_delay_ms,
                                   mouth_to_ear_ms=config.mouth_to_ear_ms)
         self._target: Target | None = None
@@ -57,21 +58,21 @@ class JitterBuffer(Playback):
 
     # -- what arrives ------------------------------------------------------------------
     def _arrived(self, gap: int, relative_ms: float, entry: BufferedPacket) -> None:
-        if self._dred_watch:
-            self._watch_for_dred(entry)
+        if self._watch:
+            self._watch_for_reach(entry)
         self._recovery.received(gap, relative_ms, self._reaches_back(gap, entry))
         self._since_target += 1
         if self._since_target >= (_RETARGET_AFTER_LOSS if gap > 0 else _RETARGET_PACKETS):
             self._target = None
 
-    def _watch_for_dred(self, entry: BufferedPacket) -> None:
-        """Keep the recovery prior only if one of the stream's first packets carries DRED:
-        the prior is a DRED call's start, and a stream without DRED (LBRR only, or none)
-        starts at what jitter needs. The parse is kept for later use."""
-        self._dred_watch -= 1
-        if self.dreds.for_packet(entry) is not None:
-            self._dred_watch = 0
-        elif not self._dred_watch:
+    def _watch_for_reach(self, entry: BufferedPacket) -> None:
+        """Keep the recovery prior only if one of the stream's first packets carries DRED or
+        RED copies, redundancy that reaches further back than a frame: a stream with LBRR
+        only, or none, starts at what jitter needs. A DRED parse is kept for later use."""
+        self._watch -= 1
+        if entry.extra.get("red") or self.dreds.for_packet(entry) is not None:
+            self._watch = 0
+        elif not self._watch:
             self._recovery.drop_prior()
             self._target = None
 
@@ -94,7 +95,7 @@ class JitterBuffer(Playback):
 
     def _reset_driver(self) -> None:
         self._recovery.reset()
-        self._dred_watch = _DRED_WATCH_PACKETS if self._recovery.prior_frames else 0
+        self._watch = _WATCH_PACKETS if self._recovery.prior_frames else 0
         self._target = None
 
     # -- the target --------------------------------------------------------------------
