@@ -88,7 +88,7 @@ def add_playout_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGr
                              f"(0..1; default {JitterConfig.delay_price:g}; 0: grow to the "
                              f"budget whenever that rebuilds anything)")
     parser.add_argument("--recovery-prior", type=float, default=None, metavar="S",
-                        help=f"real-time receiver: a stream carrying DRED starts as if it had "
+                        help=f"real-time receiver: a stream carrying DRED or RED starts as if it had "
                              f"seen S seconds of a call losing 10 %% (so a lossy call's first "
                              f"bursts find the delay they need; a clean call's evidence outweighs "
                              f"it within seconds); 0 "

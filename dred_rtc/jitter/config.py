@@ -22,7 +22,7 @@ class JitterConfig:
     max_delay_ms: int | None = None
     mouth_to_ear_ms: int = 150
     delay_price: float = 0.0003    # one frame in 3,300 per 20 ms (docs/decisions.md)
-    recovery_prior_s: float = 1.0   # a DRED stream starts as if this much call lost 10 % (0: none)
+    recovery_prior_s: float = 1.0   # a DRED/RED stream starts as if this much call lost 10 % (0: none)
     wait_in_pauses: bool = True     # a loss that starts in a pause may lengthen the pause
     patience: bool = False          # also conceal in speech while waiting for redundancy
     patience_budget_ms: int = 100   # extra delay patience may add

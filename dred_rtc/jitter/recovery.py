@@ -12,15 +12,16 @@ histogram the same way), together with the count of all frames, so it answers: "
 delay D, what fraction of all frames would have been rebuilt?" The target policy turns that
 curve into a delay.
 
-A DRED call starts from a prior, as the sender's controller does (it assumes 10 % loss until
+A call starts from a prior, as the sender's controller does (it assumes 10 % loss until
 the first receiver report): `prior_frames` frames of which 10 % were lost, half of them
 rebuildable at `prior_need_ms`, kept apart from the evidence and fading with a half-life of
 its own length. A lossy call's first bursts find the delay already there and its own losses
 take over within a second or two; a clean call is rid of it within a few seconds (a prior
 that only the count of clean frames dilutes held a clean call at its delay budget for tens
-of seconds at a low delay price). The prior's need is DRED's: the driver drops it
-(`drop_prior`) when the stream's first packets show no DRED, since a stream without it would
-only wait for nothing (LBRR reaches one frame back, which the jitter margin nearly covers).
+of seconds at a low delay price). The prior's need is that of redundancy reaching frames
+back (DRED, RED copies): the driver drops it (`drop_prior`) when the stream's first packets
+show neither, since such a stream would only wait for nothing (LBRR reaches one frame back,
+which the jitter margin nearly covers).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class RecoveryEstimator:
         self._rebuilt.clear()
 
     def drop_prior(self) -> None:
-        """Forget the prior: the stream carries no DRED that could meet its need."""
+        """Forget the prior: the stream carries no DRED or RED that could meet its need."""
         self._prior = 0.0
         self._rebuilt.clear()
 

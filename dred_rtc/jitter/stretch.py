@@ -55,7 +55,7 @@ def accelerate(pcm: np.ndarray, max_remove: int, *, keep: int = 0, max_speech: i
         return pcm, 0
     silent = below_rms(pcm[start:], SILENCE_RMS)
     if not silent and not speech:
-        return pcm, 0  # most calls while the delay is above its target: no float copy made
+        return pcm, 0  # most calls while the delay is above its target: no copy of the frame
     x = pcm.astype(np.float64)
     if silent:
         # Silence: remove as much as allowed, cross-fading over a short overlap.

@@ -32,7 +32,7 @@ def check_frame_size(frame_size: int, sample_rate: int) -> None:
                          f"{sample_rate} Hz (one of {allowed})")
 
 
-def packet_pointer(packet: bytes | bytearray | memoryview) -> tuple[bytes, int]:
+def packet_data(packet: bytes | bytearray | memoryview) -> tuple[bytes, int]:
     """A non-empty bytes-like packet as libopus's packet arguments take it (`c_packet`:
     bytes, passed without a copy), and its size."""
     if isinstance(packet, (bytearray, memoryview)):

@@ -13,7 +13,7 @@ from ctypes import c_int, c_int32
 import numpy as np
 
 from ..media import SAMPLE_RATE
-from .buffers import check_frame_size, check_sample_rate, packet_pointer
+from .buffers import check_frame_size, check_sample_rate, packet_data
 from .dred import Dred
 from .library import check, lib
 
@@ -81,15 +81,15 @@ class Decoder:
             return ((wide + 128) >> 8).astype(np.int16)
         return self._pcm[: samples * self.channels].copy()
 
-    def _decode(self, pointer, size: int, frame_size: int, fec: int) -> int:
+    def _decode(self, data: bytes | None, size: int, frame_size: int, fec: int) -> int:
         if self.via24:
-            return lib().opus_decode24(self._state, pointer, size, self._pcm24_pointer, frame_size, fec)
-        return lib().opus_decode(self._state, pointer, size, self._pcm_pointer, frame_size, fec)
+            return lib().opus_decode24(self._state, data, size, self._pcm24_pointer, frame_size, fec)
+        return lib().opus_decode(self._state, data, size, self._pcm_pointer, frame_size, fec)
 
     def decode(self, packet: bytes) -> np.ndarray:
         """Decode a whole packet (any duration up to 120 ms)."""
-        pointer, size = packet_pointer(packet)
-        samples = check(self._decode(pointer, size, self.max_frame, 0), "opus_decode")
+        data, size = packet_data(packet)
+        samples = check(self._decode(data, size, self.max_frame, 0), "opus_decode")
         return self._result(samples)
 
     def decode_lbrr(self, next_packet: bytes, frame_size: int) -> np.ndarray:
@@ -98,8 +98,8 @@ class Decoder:
         Without LBRR in `next_packet`, libopus conceals instead; check `has_lbrr()` first.
         """
         check_frame_size(frame_size, self.sample_rate)
-        pointer, size = packet_pointer(next_packet)
-        samples = check(self._decode(pointer, size, frame_size, 1), "opus_decode(decode_fec=1)")
+        data, size = packet_data(next_packet)
+        samples = check(self._decode(data, size, frame_size, 1), "opus_decode(decode_fec=1)")
         return self._result(samples)
 
     def conceal(self, frame_size: int) -> np.ndarray:

@@ -11,7 +11,7 @@ import weakref
 from ctypes import c_int
 
 from ..media import SAMPLE_RATE
-from .buffers import check_sample_rate, packet_pointer
+from .buffers import check_sample_rate, packet_data
 from .errors import OpusError
 from .library import capabilities, check, lib
 
@@ -55,11 +55,11 @@ class DredParser:
         """
         if max_samples <= 0:
             raise ValueError(f"max_samples must be positive, got {max_samples}")
-        pointer, size = packet_pointer(packet)
+        data, size = packet_data(packet)
         # libopus invalidates the object before it can fail: never leave the last packet's state.
         into.reach = into.end = 0
         into.processed = False
-        reach = check(lib().opus_dred_parse(self._state, into._state, pointer, size, int(max_samples),
+        reach = check(lib().opus_dred_parse(self._state, into._state, data, size, int(max_samples),
                                             self.sample_rate, ctypes.byref(self._dred_end), int(defer)),
                       "opus_dred_parse")
         into.reach = reach
