@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from typing import Any
@@ -63,10 +64,19 @@ def report() -> dict[str, Any]:
         "opus_demo": str(opus_demo) if opus_demo.is_file() else None,
         "speech_corpus": str(speech_dir()) if any(speech_dir().glob("*.wav")) else None,
         "audio": _audio_devices(),
-        "chromium": shutil.which("chromium") or shutil.which("chromium-browser"),
-        "firefox": shutil.which("firefox-esr") or shutil.which("firefox"),
+        "chromium": _browser("DRED_RTC_CHROMIUM", "chromium", "chromium-browser"),
+        "firefox": _browser("DRED_RTC_FIREFOX", "firefox-esr", "firefox"),
     })
     return result
+
+
+def _browser(variable: str, *names: str) -> str | None:
+    """The browser the browser tests would drive: `$variable` when set (null if it names no
+    program), else the first of `names` on PATH."""
+    chosen = os.environ.get(variable)
+    if chosen:
+        return shutil.which(chosen)
+    return next(filter(None, map(shutil.which, names)), None)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -26,7 +26,8 @@ from .target import DelayBudget, Target, choose_target
 
 _TIME_EPSILON = 1e-6      # s: arrival times differ in their last bits between equal clocks
 _RETARGET_PACKETS = 25    # recompute the target every 0.5 s of packets,
-_RETARGET_AFTER_LOSS = 5  # or 0.1 s after a loss: the first bursts of a call should count at once
+_RETARGET_AFTER_LOSS = 5  # or 0.1 s after a loss that needed more than the target: the first
+                          # bursts of a call should count at once
 # libopus's first packet has no DRED (nothing to code yet), its second has, as a RED stream's
 # second packet has its first copy: a stream whose first two packets to arrive carry neither
 # sends neither (or starts in silence, which has no DRED)
@@ -60,9 +61,10 @@ class JitterBuffer(Playback):
     def _arrived(self, gap: int, relative_ms: float, entry: BufferedPacket) -> None:
         if self._watch:
             self._watch_for_reach(entry)
-        self._recovery.received(gap, relative_ms, self._reaches_back(gap, entry))
+        need_ms = self._recovery.received(gap, relative_ms, self._reaches_back(gap, entry))
         self._since_target += 1
-        if self._since_target >= (_RETARGET_AFTER_LOSS if gap > 0 else _RETARGET_PACKETS):
+        outgrown = need_ms > (self._target.ms if self._target else 0.0)  # a loss the target missed
+        if self._since_target >= (_RETARGET_AFTER_LOSS if outgrown else _RETARGET_PACKETS):
             self._target = None
 
     def _watch_for_reach(self, entry: BufferedPacket) -> None:
@@ -100,20 +102,26 @@ class JitterBuffer(Playback):
 
     # -- the target --------------------------------------------------------------------
     def target_delay(self) -> float:
-        return (self._target or self.target).ms / 1000.0
+        """The target playout works to, recomputed every `_RETARGET_PACKETS` packets (0.5 s:
+        the jitter histogram moves in such blocks), sooner after a loss that needed more
+        delay than it gives. Only playout sets it: the per-frame paths then read
+        `self._target`, already set inside a pull."""
+        if self._target is None:
+            self._since_target = 0
+            self._target = self._choose_target()
+        return self._target.ms / 1000.0
 
     @property
     def target(self) -> Target:
-        """The current delay target and its reasons, recomputed every `_RETARGET_PACKETS`
-        packets (0.5 s: the jitter histogram moves in such blocks), sooner after a loss.
-        The per-frame paths read `self._target or self.target`: a property call is the
-        larger cost of a read, and inside a pull the target is already set."""
-        if self._target is None:
-            self._since_target = 0
-            self._target = choose_target(floor_ms=self.config.min_delay_ms,
-                                         jitter_ms=self._delay.target_ms, recovery=self._recovery,
-                                         budget=self.budget, price=self.config.delay_price)
-        return self._target
+        """The current delay target and its reasons, for reports. Reading it never changes
+        playout: when the target is due, one is worked out from what has arrived and not
+        kept (playout works out its own at its next pull)."""
+        return self._target or self._choose_target()
+
+    def _choose_target(self) -> Target:
+        return choose_target(floor_ms=self.config.min_delay_ms, jitter_ms=self._delay.target_ms,
+                             recovery=self._recovery, budget=self.budget,
+                             price=self.config.delay_price)
 
     def set_path_latency(self, *, one_way_ms: float | None = None,
                          device_ms: float | None = None) -> None:

@@ -96,8 +96,9 @@ class RecoveryEstimator:
             self._lost *= forget
             self._frames = self._frames * forget + (1.0 - forget) / (1.0 - steady)
 
-    def received(self, lost_before: int, relative_ms: float, reaches: "list[bool]") -> None:
-        """One packet arrived after `lost_before` lost frames.
+    def received(self, lost_before: int, relative_ms: float, reaches: "list[bool]") -> float:
+        """One packet arrived after `lost_before` lost frames; returns the largest delay one
+        of them needed to be rebuilt from it (0 if none could be).
 
         `relative_ms` is its arrival delay above the fastest path; `reaches[d - 1]` says whether
         its LBRR/DRED rebuilds the frame `d` frames before it (d = 1..lost_before).
@@ -105,11 +106,13 @@ class RecoveryEstimator:
         lost_before = max(0, lost_before)
         self._age(lost_before + 1)
         self._lost += lost_before
+        largest = 0.0
         for distance in range(1, min(lost_before, len(reaches)) + 1):
             if reaches[distance - 1]:
-                need = relative_ms + distance * self.frame_ms + self.margin_ms
-                self._needs[self._bucket(need)] += 1.0
+                largest = relative_ms + distance * self.frame_ms + self.margin_ms
+                self._needs[self._bucket(largest)] += 1.0
         self._rebuilt.clear()
+        return largest
 
     def _bucket(self, ms: float) -> int:
         """Bucket i holds needs in ((i - 1) x bucket, i x bucket]: a delay of i x bucket covers it."""

@@ -60,3 +60,17 @@ def test_unknown_command_exits_2():
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
+
+
+def test_browsers_are_the_ones_the_browser_tests_drive(monkeypatch, tmp_path):
+    """$DRED_RTC_CHROMIUM / $DRED_RTC_FIREFOX choose the browsers of the browser tests, so
+    doctor reports those, and null when they name no program."""
+    from dred_rtc import doctor
+    program = tmp_path / "my-browser"
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    monkeypatch.setenv("DRED_RTC_CHROMIUM", str(program))
+    monkeypatch.setenv("DRED_RTC_FIREFOX", str(tmp_path / "absent"))
+    info = doctor.report()
+    assert info["chromium"] == str(program)
+    assert info["firefox"] is None

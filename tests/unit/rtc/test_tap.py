@@ -64,6 +64,11 @@ def test_red_from_a_real_aiortc_peer_is_unpacked_and_rebuilds_lost_frames(speech
     assert received["packets"]["red_copies"] > 10
     rebuild = received["rebuild"]
     print(f"\nRED over aiortc, 20 % loss: {rebuild}; a sent {sent['settings']}")
-    assert rebuild["red"] >= 0.5 * rebuild["lost"] and rebuild["rebuilt_fraction"] >= 0.8, rebuild
+    # Bernoulli 20 %: about 4 in 5 lost frames end their burst and the RED copy one frame back
+    # rebuilds them; a burst's second-last frame needs that copy's LBRR, 40 ms back, in time,
+    # which depends on where the pull clock's phase put the playout delay (up to a frame under
+    # the 60 ms target): 79-88 % of the played lost frames were rebuilt over runs
+    played_lost = rebuild["lost"] - rebuild["unplayed"]
+    assert rebuild["red"] >= 0.7 * played_lost and rebuild["rebuilt"] >= 0.75 * played_lost, rebuild
     assert r["a"]["rebuild"]["red"] == 0   # b's side sent a plain Opus stream with DRED
     assert "RED 1" in r["a_status"] and "(red " in r["b_status"], (r["a_status"], r["b_status"])
