@@ -64,19 +64,21 @@ def report() -> dict[str, Any]:
         "opus_demo": str(opus_demo) if opus_demo.is_file() else None,
         "speech_corpus": str(speech_dir()) if any(speech_dir().glob("*.wav")) else None,
         "audio": _audio_devices(),
-        "chromium": _browser("DRED_RTC_CHROMIUM", "chromium", "chromium-browser"),
-        "firefox": _browser("DRED_RTC_FIREFOX", "firefox-esr", "firefox"),
+        **{name: shutil.which(browser_path(name)) for name in BROWSERS},
     })
     return result
 
 
-def _browser(variable: str, *names: str) -> str | None:
-    """The browser the browser tests would drive: `$variable` when set (null if it names no
-    program), else the first of `names` on PATH."""
-    chosen = os.environ.get(variable)
-    if chosen:
-        return shutil.which(chosen)
-    return next(filter(None, map(shutil.which, names)), None)
+#: the browsers the browser tests drive: (the variable that names another, Debian's path)
+BROWSERS = {"chromium": ("DRED_RTC_CHROMIUM", "/usr/bin/chromium"),
+            "firefox": ("DRED_RTC_FIREFOX", "/usr/bin/firefox-esr")}
+
+
+def browser_path(name: str) -> str:
+    """The program the browser tests run as `name` (installed or not): one lookup, so doctor
+    reports the very browser the tests would drive."""
+    variable, debian_path = BROWSERS[name]
+    return os.environ.get(variable) or debian_path
 
 
 def run(args: argparse.Namespace) -> int:

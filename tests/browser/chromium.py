@@ -7,13 +7,14 @@ plays is known only through the page's own recorder.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
 
-CHROMIUM = os.environ.get("DRED_RTC_CHROMIUM", "/usr/bin/chromium")
+from dred_rtc.doctor import browser_path
+
+CHROMIUM = browser_path("chromium")
 
 CHROMIUM_FLAGS = [
     "--headless=new", "--no-sandbox",

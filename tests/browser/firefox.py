@@ -34,9 +34,10 @@ from typing import AsyncIterator
 
 import numpy as np
 
+from dred_rtc.doctor import browser_path
 from tests.audio_fixtures import die_with_parent, start_pulseaudio, stop_pulseaudio
 
-FIREFOX = os.environ.get("DRED_RTC_FIREFOX", "/usr/bin/firefox-esr")
+FIREFOX = browser_path("firefox")
 
 MIC_FEED = "firefox_mic_feed"
 MIC = "firefox_mic"
